@@ -1,0 +1,34 @@
+import { STATUS_CODES } from 'node:http'
+import fp from 'fastify-plugin'
+import Ajv from 'ajv'
+import type { FastifyError } from 'fastify'
+import { ChatError } from '../src/chat'
+
+// Bodies are checked strictly (a number is not a user_id); query strings and
+// params arrive as text and are coerced.
+const bodyAjv = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: true, allErrors: false })
+const textAjv = new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: true, allErrors: false })
+
+export default fp(async function errorsPlugin (fastify) {
+  fastify.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? bodyAjv : textAjv).compile(schema)
+  )
+
+  fastify.setErrorHandler((err: FastifyError | ChatError, request, reply) => {
+    const statusCode = err.statusCode ?? 500
+    if (statusCode >= 500) {
+      request.log.error({ err }, 'request failed')
+      return reply.code(statusCode).send({ error: 'Internal Server Error', message: 'something went wrong; try again' })
+    }
+    request.log.info({ code: err.code, statusCode }, err.message)
+    return reply.code(statusCode).send({
+      error: STATUS_CODES[statusCode] ?? 'Error',
+      message: err.message,
+      code: err.code
+    })
+  })
+
+  fastify.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'Not Found', message: `${request.method} ${request.url.split('?')[0]} does not exist` })
+  })
+}, { name: 'errors' })

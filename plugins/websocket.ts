@@ -1,0 +1,43 @@
+import fp from 'fastify-plugin'
+import websocket from '@fastify/websocket'
+import type { WebSocket } from 'ws'
+import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export default fp(async function websocketPlugin (fastify) {
+  const { maxFrameBytes, wsPingIntervalMs, shutdownGraceMs } = fastify.config
+
+  await fastify.register(websocket, {
+    // A frame over maxPayload closes the socket with 1009.
+    options: { maxPayload: maxFrameBytes, perMessageDeflate: false },
+    preClose: async function closeSockets () {
+      const { clients } = fastify.websocketServer
+      // 1012 (service restart), never 4004: the client must reconnect to the next instance.
+      for (const socket of clients) socket.close(1012, 'server restarting')
+      const deadline = sleep(Math.min(shutdownGraceMs / 2, 5000), undefined, { ref: false })
+      await Promise.race([Promise.all([...clients].map((socket) => once(socket, 'close'))), deadline])
+      for (const socket of clients) socket.terminate()
+    }
+  })
+
+  // Protocol pings keep idle sockets alive through proxies (Railway's edge cuts idle
+  // connections) and find dead peers: a socket that has not answered the previous
+  // ping by the next one is terminated.
+  const answered = new WeakSet<WebSocket>()
+  fastify.websocketServer.on('connection', (socket: WebSocket) => {
+    answered.add(socket)
+    socket.on('pong', () => answered.add(socket))
+  })
+  const heartbeat = setInterval(() => {
+    for (const socket of fastify.websocketServer.clients) {
+      if (!answered.has(socket)) {
+        socket.terminate()
+        continue
+      }
+      answered.delete(socket)
+      socket.ping()
+    }
+  }, wsPingIntervalMs)
+  heartbeat.unref()
+  fastify.addHook('onClose', async () => clearInterval(heartbeat))
+}, { name: 'websocket', dependencies: ['config'] })

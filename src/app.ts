@@ -1,0 +1,37 @@
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Config } from './config'
+import configPlugin from '../plugins/config'
+import errorsPlugin from '../plugins/errors'
+import corsPlugin from '../plugins/cors'
+import websocketPlugin from '../plugins/websocket'
+import storePlugin from '../plugins/store'
+import brokerPlugin from '../plugins/broker'
+import registryPlugin from '../plugins/registry'
+import healthRoutes from '../routes/health'
+import roomRoutes from '../routes/rooms'
+import wsRoutes from '../routes/ws'
+
+/** The whole server as one plugin, registered in this order. */
+export const parley = fp<{ config: Config }>(async function parley (fastify, { config }) {
+  await fastify.register(configPlugin, { config })
+  await fastify.register(errorsPlugin)
+  await fastify.register(corsPlugin)
+  await fastify.register(websocketPlugin)
+  await fastify.register(storePlugin)
+  await fastify.register(brokerPlugin)
+  await fastify.register(registryPlugin)
+  await fastify.register(healthRoutes)
+  await fastify.register(roomRoutes)
+  await fastify.register(wsRoutes)
+}, { name: 'parley' })
+
+export async function buildApp (config: Config, opts: FastifyServerOptions = {}) {
+  const app = Fastify({
+    bodyLimit: config.bodyLimitBytes,
+    ...opts
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  await app.register(parley, { config })
+  return app
+}

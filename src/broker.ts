@@ -1,0 +1,44 @@
+/** What travels between instances: a frame serialized once, and a connection not to deliver it to. */
+export interface Envelope {
+  data: string
+  except?: string
+}
+
+export type BrokerListener = (envelope: Envelope) => void
+
+/** Fan-out of a room's frames to every instance that has sockets in the room. */
+export interface Broker {
+  publish (roomId: string, envelope: Envelope): Promise<void>
+  subscribe (roomId: string, listener: BrokerListener): Promise<void>
+  unsubscribe (roomId: string, listener: BrokerListener): Promise<void>
+  close (): Promise<void>
+}
+
+/** One instance: publishing is a direct call to the room's listeners. */
+export function createInProcessBroker (): Broker {
+  const rooms = new Map<string, Set<BrokerListener>>()
+  return {
+    async publish (roomId, envelope) {
+      const listeners = rooms.get(roomId)
+      if (!listeners) return
+      for (const listener of listeners) listener(envelope)
+    },
+    async subscribe (roomId, listener) {
+      let listeners = rooms.get(roomId)
+      if (!listeners) {
+        listeners = new Set()
+        rooms.set(roomId, listeners)
+      }
+      listeners.add(listener)
+    },
+    async unsubscribe (roomId, listener) {
+      const listeners = rooms.get(roomId)
+      if (!listeners) return
+      listeners.delete(listener)
+      if (listeners.size === 0) rooms.delete(roomId)
+    },
+    async close () {
+      rooms.clear()
+    }
+  }
+}

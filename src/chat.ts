@@ -1,0 +1,93 @@
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { Broker } from './broker'
+import { AvatarUrlSchema, type Message } from './schemas'
+import type { RoomStore } from './store'
+
+/** A refusal the client caused: HTTP 4xx on REST, an `error` frame on a socket. */
+export class ChatError extends Error {
+  name = 'ChatError'
+  constructor (readonly code: string, message: string, readonly statusCode = 400) {
+    super(message)
+  }
+}
+
+export interface ChatDeps {
+  store: RoomStore
+  broker: Broker
+  maxContentLength: number
+}
+
+export interface SendInput {
+  roomId: string
+  userId: string
+  content: string
+  /** Applies to this message only; the profile is never changed by a message. */
+  username?: string | null
+  avatar?: string | null
+}
+
+const DEFAULT_USERNAME = 'Anonymous'
+const MAX_USERNAME = 64
+const avatarCheck = TypeCompiler.Compile(AvatarUrlSchema)
+
+/** A usable username, or undefined for missing, empty, blank or oversized values. */
+export function cleanUsername (value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined
+  const trimmed = value.trim()
+  return trimmed !== '' && trimmed.length <= MAX_USERNAME ? trimmed : undefined
+}
+
+/** An http(s) avatar URL within limits, or undefined. */
+export function cleanAvatar (value: unknown): string | undefined {
+  return avatarCheck.Check(value) ? value : undefined
+}
+
+function checkContent (content: string, max: number): void {
+  if (content.trim() === '') throw new ChatError('empty_content', 'content must not be empty')
+  // Cheap test first: a string within max UTF-16 units is within max characters.
+  if (content.length > max && [...content].length > max) {
+    throw new ChatError('content_too_long', `content must be at most ${max} characters`)
+  }
+}
+
+/**
+ * The one path of a chat message, REST and socket alike: check, resolve the
+ * profile, make it durable, then publish it to the room.
+ */
+export async function sendMessage (deps: ChatDeps, input: SendInput): Promise<Message> {
+  checkContent(input.content, deps.maxContentLength)
+  const profile = await deps.store.getProfile(input.roomId, input.userId)
+  const message = await deps.store.append({
+    roomId: input.roomId,
+    userId: input.userId,
+    username: cleanUsername(input.username) ?? profile?.username ?? DEFAULT_USERNAME,
+    avatar: cleanAvatar(input.avatar) ?? profile?.avatarUrl ?? null,
+    content: input.content
+  })
+  await deps.broker.publish(input.roomId, { data: JSON.stringify(message) })
+  return message
+}
+
+export interface TypingEvent {
+  type: 'typing_start' | 'typing_stop'
+  roomId: string
+  userId: string
+  username: string
+  /** The connection that typed: it does not get its own indicator back. */
+  connectionId: string
+}
+
+export async function publishTyping (broker: Broker, event: TypingEvent): Promise<void> {
+  const frame = {
+    type: event.type,
+    room_id: event.roomId,
+    user_id: event.userId,
+    username: event.username,
+    timestamp: new Date().toISOString()
+  }
+  await broker.publish(event.roomId, { data: JSON.stringify(frame), except: event.connectionId })
+}
+
+export function displayName (username: string | null | undefined): string {
+  return username || DEFAULT_USERNAME
+}

@@ -1,0 +1,120 @@
+import { Type, type Static } from '@sinclair/typebox'
+import envSchema from 'env-schema'
+
+export const DEFAULT_CORS_ORIGINS = [
+  'http://localhost:3000',
+  'https://video-chat-frontend-ruby.vercel.app',
+  'https://next-js-14-front-end-for-chat-plast.vercel.app'
+]
+
+const LogLevel = Type.Union(
+  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level))
+)
+
+// The environment as it arrives: strings, coerced and defaulted by the schema.
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000 }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  DATABASE_URL: Type.String({ minLength: 1, default: 'data/parley.db' }),
+  CORS_ORIGINS: Type.String({ default: DEFAULT_CORS_ORIGINS.join(',') }),
+  CORS_ORIGIN_PATTERN: Type.String({ default: '' }),
+  LOG_LEVEL: { ...LogLevel, default: 'info' },
+  MAX_CONTENT_LENGTH: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 4000 }),
+  MAX_FRAME_BYTES: Type.Integer({ minimum: 1024, maximum: 16_777_216, default: 65_536 }),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 16_777_216, default: 65_536 }),
+  HISTORY_MAX_LIMIT: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+  WS_PING_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
+  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  EXTENDED_FRAMES: Type.Boolean({ default: false }),
+  SQLITE_SYNCHRONOUS: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' })
+})
+export type Env = Static<typeof EnvSchema>
+
+export interface Config {
+  port: number
+  host: string
+  /** A SQLite file path, `:memory:`, or a `sqlite:`/`file:` URL. */
+  databaseUrl: string
+  sqliteSynchronous: 'normal' | 'full'
+  corsOrigins: string[]
+  corsOriginPattern: RegExp | null
+  logLevel: string
+  maxContentLength: number
+  maxFrameBytes: number
+  bodyLimitBytes: number
+  historyMaxLimit: number
+  wsPingIntervalMs: number
+  shutdownGraceMs: number
+  /** Send frames the older client does not know (room_state, presence…) to every socket. */
+  extendedFrames: boolean
+}
+
+export class ConfigError extends Error {
+  name = 'ConfigError'
+}
+
+/** Parses the environment once; any bad value throws a ConfigError naming the variable. */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  let parsed: Env
+  try {
+    parsed = envSchema<Env>({ schema: structuredClone(EnvSchema), data: env, env: false })
+  } catch (err) {
+    // ajv says "env/PORT must be integer"; say it the way an operator reads it.
+    throw new ConfigError(`invalid configuration: ${(err as Error).message.replace(/env\//g, '')}`)
+  }
+  return {
+    port: parsed.PORT,
+    host: parsed.HOST,
+    databaseUrl: parseDatabaseUrl(parsed.DATABASE_URL),
+    sqliteSynchronous: parsed.SQLITE_SYNCHRONOUS,
+    corsOrigins: parseOrigins(parsed.CORS_ORIGINS),
+    corsOriginPattern: parsePattern(parsed.CORS_ORIGIN_PATTERN),
+    logLevel: parsed.LOG_LEVEL,
+    maxContentLength: parsed.MAX_CONTENT_LENGTH,
+    maxFrameBytes: parsed.MAX_FRAME_BYTES,
+    bodyLimitBytes: parsed.BODY_LIMIT_BYTES,
+    historyMaxLimit: parsed.HISTORY_MAX_LIMIT,
+    wsPingIntervalMs: parsed.WS_PING_INTERVAL_MS,
+    shutdownGraceMs: parsed.SHUTDOWN_GRACE_MS,
+    extendedFrames: parsed.EXTENDED_FRAMES
+  }
+}
+
+function parseDatabaseUrl (value: string): string {
+  if (/^postgres(ql)?:\/\//i.test(value)) {
+    throw new ConfigError('invalid configuration: DATABASE_URL: PostgreSQL is not supported by this build yet; use a SQLite file path')
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && !/^(sqlite|file):/i.test(value)) {
+    throw new ConfigError(`invalid configuration: DATABASE_URL: unsupported scheme in "${value.split(':')[0]}:"; use a SQLite file path`)
+  }
+  return value.replace(/^(sqlite|file):(\/\/)?/i, '')
+}
+
+function parseOrigins (value: string): string[] {
+  const origins = value.split(',').map((origin) => origin.trim()).filter(Boolean)
+  for (const origin of origins) {
+    if (origin === '*') {
+      throw new ConfigError('invalid configuration: CORS_ORIGINS: "*" cannot be used with credentials; list the exact origins')
+    }
+    let url: URL
+    try {
+      url = new URL(origin)
+    } catch {
+      throw new ConfigError(`invalid configuration: CORS_ORIGINS: "${origin}" is not an origin like https://app.example.com`)
+    }
+    if (url.origin !== origin) {
+      throw new ConfigError(`invalid configuration: CORS_ORIGINS: "${origin}" is not an exact origin (did you mean "${url.origin}"?)`)
+    }
+  }
+  return origins
+}
+
+function parsePattern (value: string): RegExp | null {
+  if (value === '') return null
+  try {
+    // Anchored, so a pattern for *.vercel.app cannot match https://evil.vercel.app.attacker.com.
+    return new RegExp(`^(?:${value})$`)
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: CORS_ORIGIN_PATTERN: ${(err as Error).message}`)
+  }
+}

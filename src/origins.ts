@@ -1,0 +1,14 @@
+import type { Config } from './config'
+
+/**
+ * The one origin rule, for CORS and for the WebSocket upgrade (browsers do not
+ * apply CORS to sockets). No Origin header means a non-browser client: allowed.
+ */
+export function createOriginCheck (config: Pick<Config, 'corsOrigins' | 'corsOriginPattern'>) {
+  const exact = new Set(config.corsOrigins)
+  const pattern = config.corsOriginPattern
+  return function isAllowedOrigin (origin: string | undefined): boolean {
+    if (origin === undefined) return true
+    return exact.has(origin) || (pattern !== null && pattern.test(origin))
+  }
+}

@@ -1,0 +1,91 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+// Room and user ids are arbitrary strings (the client falls back to ids such as
+// `mock-1735-abc123`), bounded and free of control characters and slashes.
+const ID_PATTERN = '^[^\\u0000-\\u001F\\u007F/]+$'
+export const IdSchema = Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN })
+export const UsernameSchema = Type.String({ maxLength: 64 })
+export const AvatarUrlSchema = Type.String({ maxLength: 2048, pattern: '^https?://[^\\s]+$' })
+
+/** Optional fields accept null too: the seed's client and FastAPI's models send it. */
+const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) =>
+  Type.Optional(Type.Union([schema, Type.Null()]))
+
+export const ErrorSchema = Type.Object({
+  error: Type.String(),
+  message: Type.String(),
+  code: Type.Optional(Type.String())
+})
+
+export const HealthSchema = Type.Object({
+  status: Type.Literal('ok'),
+  service: Type.String(),
+  version: Type.String()
+})
+
+export const RoomParamsSchema = Type.Object({ room_id: IdSchema })
+
+export const JoinBodySchema = Type.Object({
+  user_id: IdSchema,
+  username: Nullable(UsernameSchema),
+  avatar_url: Nullable(AvatarUrlSchema)
+})
+export type JoinBody = Static<typeof JoinBodySchema>
+
+export const JoinReplySchema = Type.Object({
+  status: Type.Literal('success'),
+  room_id: Type.String(),
+  user_id: Type.String()
+})
+
+// Content length is a configured limit, checked by the core (one rule for REST and WS).
+export const MessageBodySchema = Type.Object({
+  user_id: IdSchema,
+  username: Nullable(UsernameSchema),
+  content: Type.String(),
+  type: Nullable(Type.String({ maxLength: 32 }))
+})
+export type MessageBody = Static<typeof MessageBodySchema>
+
+export const HistoryQuerySchema = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1 }))
+})
+
+export const MessageSchema = Type.Object({
+  type: Type.Literal('message'),
+  id: Type.String(),
+  room_id: Type.String(),
+  user_id: Type.String(),
+  username: Type.String(),
+  content: Type.String(),
+  avatar: Type.Union([Type.String(), Type.Null()]),
+  avatar_url: Type.Union([Type.String(), Type.Null()]),
+  timestamp: Type.String(),
+  seq: Type.Integer()
+})
+export type Message = Static<typeof MessageSchema>
+export const MessageListSchema = Type.Array(MessageSchema)
+
+// WebSocket route: params and query are checked by the handler, not by Fastify, so a
+// bad id closes the socket with 4004 and a bad query value is ignored (DESIGN §1).
+export const SocketParamsSchema = Type.Object({ room_id: Type.String(), user_id: Type.String() })
+export const SocketQuerySchema = Type.Object({
+  username: Type.Optional(Type.Unknown()),
+  avatar_url: Type.Optional(Type.Unknown())
+})
+
+// Client → server frames. A chat frame has no type or type "message".
+export const ChatFrameSchema = Type.Object({
+  type: Type.Optional(Type.Literal('message')),
+  content: Type.String(),
+  username: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  avatar: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  user_id: Type.Optional(Type.Unknown())
+})
+export type ChatFrame = Static<typeof ChatFrameSchema>
+
+export const TypingFrameSchema = Type.Object({
+  type: Type.Union([Type.Literal('typing_start'), Type.Literal('typing_stop')]),
+  timestamp: Type.Optional(Type.Number())
+})
+export type TypingFrame = Static<typeof TypingFrameSchema>

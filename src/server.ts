@@ -1,0 +1,37 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app'
+import { ConfigError, loadConfig } from './config'
+
+async function main (): Promise<void> {
+  let config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    console.error(err.message)
+    process.exit(1)
+  }
+
+  const app = await buildApp(config, {
+    logger: {
+      level: config.logLevel,
+      // Pretty lines for a person at a terminal, JSON for Railway's log pipeline.
+      ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : {})
+    },
+    // Upgraded sockets are closed by the websocket plugin; idle keep-alive ones here.
+    forceCloseConnections: 'idle'
+  })
+
+  closeWithGrace({ delay: config.shutdownGraceMs, logger: app.log }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down')
+    await app.close()
+  })
+
+  await app.listen({ port: config.port, host: config.host })
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
