@@ -30,6 +30,8 @@ export const parley = fp<{ config: Config }>(async function parley (fastify, { c
 export async function buildApp (config: Config, opts: FastifyServerOptions = {}) {
   const app = Fastify({
     bodyLimit: config.bodyLimitBytes,
+    // Ids are checked against their own 128-character rule, with a clear 400.
+    routerOptions: { maxParamLength: 512 },
     ...opts
   }).withTypeProvider<TypeBoxTypeProvider>()
   await app.register(parley, { config })

@@ -90,3 +90,12 @@ export class FrameQueue {
     await this.ofType('ping')
   }
 }
+
+/** Resolves when `condition` holds, polling; rejects after `ms`. For state that settles after a close. */
+export async function until (condition: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
