@@ -10,6 +10,14 @@ export default fp(async function websocketPlugin (fastify) {
   await fastify.register(websocket, {
     // A frame over maxPayload closes the socket with 1009.
     options: { maxPayload: maxFrameBytes, perMessageDeflate: false },
+    // A peer's protocol error (an oversized frame, bad framing) is its fault, not ours:
+    // ws has already sent the close code (1009, 1002…); log it at info.
+    errorHandler: (error, socket, request) => {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code?.startsWith('WS_ERR_')) request.log.info({ code }, `websocket protocol error: ${error.message}`)
+      else request.log.error({ err: error }, 'websocket error')
+      socket.terminate()
+    },
     preClose: async function closeSockets () {
       const { clients } = fastify.websocketServer
       // 1012 (service restart), never 4004: the client must reconnect to the next instance.

@@ -40,12 +40,14 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
 
       const connection: Connection = { id: randomUUID(), roomId, userId, send: (data) => socket.send(data) }
       // A socket's query values only fill what the profile is missing; bad ones are ignored.
-      const ready = store.upsertProfile(roomId, userId, {
+      const registered = store.upsertProfile(roomId, userId, {
         username: cleanUsername(firstValue(request.query.username)),
         avatarUrl: cleanAvatar(firstValue(request.query.avatar_url))
       }, 'fill').then(({ created }) => {
         if (created) log.info(`✅ Auto-registered user ${userId}`)
       })
+      // Frames wait for both, so a first message is stored with the profile and echoed back.
+      const ready = Promise.all([registered, registry.add(connection)])
       const session = createSocketSession({
         deps: chat,
         roomId,
@@ -63,12 +65,8 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
         Promise.all([registry.remove(connection), session.end()])
           .catch((err) => log.error({ err }, 'websocket cleanup failed'))
       })
-      registry.add(connection).catch((err) => {
-        log.error({ err }, 'websocket registration failed')
-        socket.close(1011, 'registration failed')
-      })
       ready.catch((err) => {
-        log.error({ err }, 'profile registration failed')
+        log.error({ err }, 'websocket registration failed')
         socket.close(1011, 'registration failed')
       })
     }

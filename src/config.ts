@@ -7,25 +7,24 @@ export const DEFAULT_CORS_ORIGINS = [
   'https://next-js-14-front-end-for-chat-plast.vercel.app'
 ]
 
-const LogLevel = Type.Union(
-  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level))
-)
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 // The environment as it arrives: strings, coerced and defaulted by the schema.
 export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   DATABASE_URL: Type.String({ minLength: 1, default: 'data/parley.db' }),
+  REDIS_URL: Type.String({ default: '' }),
   CORS_ORIGINS: Type.String({ default: DEFAULT_CORS_ORIGINS.join(',') }),
   CORS_ORIGIN_PATTERN: Type.String({ default: '' }),
-  LOG_LEVEL: { ...LogLevel, default: 'info' },
+  LOG_LEVEL: Type.String({ default: 'info' }),
   MAX_CONTENT_LENGTH: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 4000 }),
   MAX_FRAME_BYTES: Type.Integer({ minimum: 1024, maximum: 16_777_216, default: 65_536 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 16_777_216, default: 65_536 }),
   HISTORY_MAX_LIMIT: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
   WS_PING_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
-  EXTENDED_FRAMES: Type.Boolean({ default: false }),
+  EXTENDED_FRAMES: Type.String({ default: 'false' }),
   SQLITE_SYNCHRONOUS: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' })
 })
 export type Env = Static<typeof EnvSchema>
@@ -62,6 +61,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // ajv says "env/PORT must be integer"; say it the way an operator reads it.
     throw new ConfigError(`invalid configuration: ${(err as Error).message.replace(/env\//g, '')}`)
   }
+  if (parsed.REDIS_URL !== '') {
+    // Refused rather than ignored: an operator who sets it expects rooms shared across instances.
+    throw new ConfigError('invalid configuration: REDIS_URL: Redis fan-out is not supported by this build yet; unset it and run one instance')
+  }
   return {
     port: parsed.PORT,
     host: parsed.HOST,
@@ -69,15 +72,27 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     sqliteSynchronous: parsed.SQLITE_SYNCHRONOUS,
     corsOrigins: parseOrigins(parsed.CORS_ORIGINS),
     corsOriginPattern: parsePattern(parsed.CORS_ORIGIN_PATTERN),
-    logLevel: parsed.LOG_LEVEL,
+    logLevel: oneOf('LOG_LEVEL', parsed.LOG_LEVEL, LOG_LEVELS),
     maxContentLength: parsed.MAX_CONTENT_LENGTH,
     maxFrameBytes: parsed.MAX_FRAME_BYTES,
     bodyLimitBytes: parsed.BODY_LIMIT_BYTES,
     historyMaxLimit: parsed.HISTORY_MAX_LIMIT,
     wsPingIntervalMs: parsed.WS_PING_INTERVAL_MS,
     shutdownGraceMs: parsed.SHUTDOWN_GRACE_MS,
-    extendedFrames: parsed.EXTENDED_FRAMES
+    extendedFrames: parseBoolean('EXTENDED_FRAMES', parsed.EXTENDED_FRAMES)
   }
+}
+
+function oneOf (name: string, value: string, allowed: string[]): string {
+  if (allowed.includes(value)) return value
+  throw new ConfigError(`invalid configuration: ${name}: "${value}" is not one of ${allowed.join(', ')}`)
+}
+
+function parseBoolean (name: string, value: string): boolean {
+  const normalized = value.trim().toLowerCase()
+  if (['true', '1', 'yes', 'on'].includes(normalized)) return true
+  if (['false', '0', 'no', 'off', ''].includes(normalized)) return false
+  throw new ConfigError(`invalid configuration: ${name}: "${value}" is not a boolean (true/false, 1/0, yes/no)`)
 }
 
 function parseDatabaseUrl (value: string): string {

@@ -13,7 +13,7 @@ export interface Connection {
  * while it holds at least one socket there, and delivers what the broker brings.
  */
 export function createConnectionRegistry ({ broker }: { broker: Broker }) {
-  const rooms = new Map<string, { connections: Set<Connection>, listener: BrokerListener }>()
+  const rooms = new Map<string, { connections: Set<Connection>, listener: BrokerListener, subscribed: Promise<void> }>()
 
   function deliver (roomId: string, envelope: Envelope): void {
     const room = rooms.get(roomId)
@@ -21,20 +21,32 @@ export function createConnectionRegistry ({ broker }: { broker: Broker }) {
     // Encoded once per broadcast; ws writes the same buffer to every socket.
     const data = Buffer.from(envelope.data)
     for (const connection of room.connections) {
-      if (connection.id !== envelope.except) connection.send(data)
+      if (connection.id === envelope.except) continue
+      // One socket's failure must not cost the rest of the room its delivery.
+      try {
+        connection.send(data)
+      } catch {}
     }
   }
 
   return {
     async add (connection: Connection): Promise<void> {
-      let room = rooms.get(connection.roomId)
-      if (room) {
-        room.connections.add(connection)
-        return
+      const existing = rooms.get(connection.roomId)
+      if (existing) {
+        existing.connections.add(connection)
+        // The room's subscription may still be on its way: this socket waits for it too.
+        return existing.subscribed
       }
-      room = { connections: new Set([connection]), listener: (envelope) => deliver(connection.roomId, envelope) }
+      const listener: BrokerListener = (envelope) => deliver(connection.roomId, envelope)
+      const subscribed = broker.subscribe(connection.roomId, listener)
+      const room = { connections: new Set([connection]), listener, subscribed }
       rooms.set(connection.roomId, room)
-      await broker.subscribe(connection.roomId, room.listener)
+      try {
+        await subscribed
+      } catch (err) {
+        if (rooms.get(connection.roomId) === room) rooms.delete(connection.roomId)
+        throw err
+      }
     },
 
     async remove (connection: Connection): Promise<void> {

@@ -158,13 +158,16 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
 }
 
 function migrate (db: Database.Database): void {
-  const version = db.pragma('user_version', { simple: true }) as number
-  for (let v = version; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v])
-      db.pragma(`user_version = ${v + 1}`)
-    }).immediate()
-  }
+  // IMMEDIATE takes the write lock before reading the version: two processes opening
+  // a new file at once run each migration exactly once.
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number
+    if (version > MIGRATIONS.length) {
+      throw new Error(`the database schema is version ${version}, newer than this build knows (${MIGRATIONS.length}); run a newer Parley`)
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v])
+    db.pragma(`user_version = ${MIGRATIONS.length}`)
+  }).immediate()
 }
 
 function toMessage (m: NewMessage & { id: string, seq: number, timestamp: string }): Message {

@@ -1,0 +1,136 @@
+import t from 'tap'
+import type { Test } from 'tap'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { createSqliteStore } from '../src/sqlite-store'
+import { mergeProfile } from '../src/store'
+import { storeContract } from './store-contract'
+
+const AVATAR = 'https://cdn.example.com/a.png'
+
+storeContract(t, 'sqlite :memory:', async () => createSqliteStore({ filename: ':memory:' }))
+
+// The same contract on a real file, where WAL and the on-disk schema are in play.
+const contractDir = t.testdir()
+let files = 0
+storeContract(t, 'sqlite file', async () => createSqliteStore({ filename: join(contractDir, `contract-${++files}.db`) }))
+
+/** A second, plain connection to a store's file, closed when the test ends. */
+function inspect (t: Test, filename: string): Database.Database {
+  const db = new Database(filename, { readonly: true, fileMustExist: true })
+  t.teardown(() => db.close())
+  return db
+}
+
+t.test('messages and profiles survive a close and reopen', async (t) => {
+  const filename = join(t.testdir(), 'parley.db')
+  const first = createSqliteStore({ filename })
+  const { profile } = await first.upsertProfile('room-1', 'user-1', { username: 'Ada', avatarUrl: AVATAR }, 'set')
+  const written = []
+  for (let i = 1; i <= 3; i++) {
+    written.push(await first.append({ roomId: 'room-1', userId: 'user-1', username: 'Ada', avatar: AVATAR, content: `m${i}` }))
+  }
+  await first.close()
+
+  const second = createSqliteStore({ filename })
+  t.teardown(() => second.close())
+  t.same(await second.latest('room-1', 10), written)
+  t.same(await second.getProfile('room-1', 'user-1'), profile)
+  t.match(await second.upsertProfile('room-1', 'user-1', {}, 'fill'), { created: false })
+  t.equal((await second.append({ roomId: 'room-1', userId: 'user-1', username: 'Ada', avatar: null, content: 'm4' })).seq, 4,
+    'seq continues where it stopped')
+})
+
+t.test('a missing parent directory is created', async (t) => {
+  const filename = join(t.testdir(), 'nested', 'deeper', 'parley.db')
+  const store = createSqliteStore({ filename })
+  t.teardown(() => store.close())
+  await store.append({ roomId: 'r', userId: 'u', username: 'Ada', avatar: null, content: 'hi' })
+  t.same(inspect(t, filename).prepare('SELECT content FROM messages').all(), [{ content: 'hi' }])
+})
+
+t.test('the schema migration records its version and is idempotent on reopen', async (t) => {
+  const filename = join(t.testdir(), 'parley.db')
+  const first = createSqliteStore({ filename })
+  await first.append({ roomId: 'room-1', userId: 'user-1', username: 'Ada', avatar: null, content: 'kept' })
+  await first.close()
+  const version = new Database(filename, { readonly: true })
+  const migrated = version.pragma('user_version', { simple: true })
+  version.close()
+  t.equal(migrated, 1, 'user_version is the number of migrations applied')
+
+  for (let i = 0; i < 2; i++) {
+    const again = createSqliteStore({ filename })
+    t.same((await again.latest('room-1', 10)).map((m) => m.content), ['kept'], `reopen ${i + 1} keeps the data`)
+    await again.close()
+  }
+  const db = inspect(t, filename)
+  t.equal(db.pragma('user_version', { simple: true }), 1, 'user_version is unchanged by reopening')
+  t.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(), ['messages', 'profiles', 'rooms'])
+})
+
+t.test('a file db runs in WAL mode', async (t) => {
+  const filename = join(t.testdir(), 'parley.db')
+  const store = createSqliteStore({ filename })
+  t.teardown(() => store.close())
+  await store.ping()
+  t.equal(inspect(t, filename).pragma('journal_mode', { simple: true }), 'wal')
+})
+
+t.test('reading an unknown room writes no row', async (t) => {
+  const filename = join(t.testdir(), 'parley.db')
+  const store = createSqliteStore({ filename })
+  t.teardown(() => store.close())
+  t.same(await store.latest('never-seen', 100), [])
+  t.same(await store.getProfile('never-seen', 'user-1'), undefined)
+  const db = inspect(t, filename)
+  t.same(db.prepare('SELECT room_id FROM rooms').pluck().all(), [])
+  t.same(db.prepare('SELECT room_id FROM profiles').pluck().all(), [])
+})
+
+t.test('a store that is closed refuses further work', async (t) => {
+  const store = createSqliteStore({ filename: ':memory:' })
+  await store.close()
+  await t.rejects(store.ping())
+  await t.resolves(store.close())
+})
+
+t.test('mergeProfile', async (t) => {
+  const stored = { username: 'Ada', avatarUrl: AVATAR }
+
+  t.test('with no current profile both modes take the non-empty values', async (t) => {
+    for (const mode of ['set', 'fill'] as const) {
+      t.same(mergeProfile(undefined, { username: 'Bea', avatarUrl: AVATAR }, mode), { username: 'Bea', avatarUrl: AVATAR }, mode)
+      t.same(mergeProfile(undefined, {}, mode), { username: null, avatarUrl: null }, `${mode} with nothing`)
+      t.same(mergeProfile(undefined, { username: '', avatarUrl: null }, mode), { username: null, avatarUrl: null }, `${mode} with empties`)
+    }
+  })
+
+  t.test('a set replaces stored values with non-empty ones', async (t) => {
+    t.same(mergeProfile(stored, { username: 'Bea', avatarUrl: 'https://x.test/b.png' }, 'set'), { username: 'Bea', avatarUrl: 'https://x.test/b.png' })
+    t.same(mergeProfile(stored, { username: 'Bea' }, 'set'), { username: 'Bea', avatarUrl: AVATAR })
+  })
+
+  t.test('missing, null or empty values never overwrite, in either mode', async (t) => {
+    for (const mode of ['set', 'fill'] as const) {
+      t.same(mergeProfile(stored, {}, mode), stored, `${mode} missing`)
+      t.same(mergeProfile(stored, { username: null, avatarUrl: null }, mode), stored, `${mode} null`)
+      t.same(mergeProfile(stored, { username: '', avatarUrl: '' }, mode), stored, `${mode} empty`)
+    }
+  })
+
+  t.test('a fill never overwrites and only fills what is missing', async (t) => {
+    t.same(mergeProfile(stored, { username: 'Bea', avatarUrl: 'https://x.test/b.png' }, 'fill'), stored)
+    t.same(mergeProfile({ username: 'Ada', avatarUrl: null }, { username: 'Bea', avatarUrl: AVATAR }, 'fill'), { username: 'Ada', avatarUrl: AVATAR })
+    t.same(mergeProfile({ username: null, avatarUrl: AVATAR }, { username: 'Bea' }, 'fill'), { username: 'Bea', avatarUrl: AVATAR })
+  })
+})
+
+t.test('a database from a newer schema version is refused at open', async (t) => {
+  const filename = join(t.testdir(), 'future.db')
+  await createSqliteStore({ filename }).close()
+  const db = new Database(filename)
+  db.pragma('user_version = 99')
+  db.close()
+  t.throws(() => createSqliteStore({ filename }), /schema is version 99, newer than this build knows/)
+})
