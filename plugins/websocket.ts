@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
-import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export default fp(async function websocketPlugin (fastify) {
@@ -22,8 +21,10 @@ export default fp(async function websocketPlugin (fastify) {
       const { clients } = fastify.websocketServer
       // 1012 (service restart), never 4004: the client must reconnect to the next instance.
       for (const socket of clients) socket.close(1012, 'server restarting')
+      // Registered sockets leave the registry once their queued frames are stored;
+      // the store closes after this hook.
       const deadline = sleep(Math.min(shutdownGraceMs / 2, 5000), undefined, { ref: false })
-      await Promise.race([Promise.all([...clients].map((socket) => once(socket, 'close'))), deadline])
+      await Promise.race([fastify.registry.drained(), deadline])
       for (const socket of clients) socket.terminate()
     }
   })
@@ -48,4 +49,4 @@ export default fp(async function websocketPlugin (fastify) {
   }, wsPingIntervalMs)
   heartbeat.unref()
   fastify.addHook('onClose', async () => clearInterval(heartbeat))
-}, { name: 'websocket', dependencies: ['config'] })
+}, { name: 'websocket', dependencies: ['config', 'registry'] })

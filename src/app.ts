@@ -6,6 +6,7 @@ import configPlugin from '../plugins/config'
 import errorsPlugin from '../plugins/errors'
 import corsPlugin from '../plugins/cors'
 import websocketPlugin from '../plugins/websocket'
+import rateLimitPlugin from '../plugins/rate-limit'
 import storePlugin from '../plugins/store'
 import brokerPlugin from '../plugins/broker'
 import registryPlugin from '../plugins/registry'
@@ -18,10 +19,11 @@ export const parley = fp<{ config: Config }>(async function parley (fastify, { c
   await fastify.register(configPlugin, { config })
   await fastify.register(errorsPlugin)
   await fastify.register(corsPlugin)
-  await fastify.register(websocketPlugin)
+  await fastify.register(rateLimitPlugin)
   await fastify.register(storePlugin)
   await fastify.register(brokerPlugin)
   await fastify.register(registryPlugin)
+  await fastify.register(websocketPlugin)
   await fastify.register(healthRoutes)
   await fastify.register(roomRoutes)
   await fastify.register(wsRoutes)
@@ -32,6 +34,8 @@ export async function buildApp (config: Config, opts: FastifyServerOptions = {})
     bodyLimit: config.bodyLimitBytes,
     // Ids are checked against their own 128-character rule, with a clear 400.
     routerOptions: { maxParamLength: 512 },
+    // Fastify takes a hop count too; its option type only omits it.
+    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
     ...opts
   }).withTypeProvider<TypeBoxTypeProvider>()
   await app.register(parley, { config })

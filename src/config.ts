@@ -24,6 +24,19 @@ export const EnvSchema = Type.Object({
   HISTORY_MAX_LIMIT: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
   WS_PING_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  MAX_BUFFERED_BYTES: Type.Integer({ minimum: 16_384, maximum: 1_073_741_824, default: 1_048_576 }),
+  WS_MESSAGE_RATE: Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 5 }),
+  WS_MESSAGE_BURST: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10 }),
+  WS_FRAME_RATE: Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 30 }),
+  WS_FRAME_BURST: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 60 }),
+  WS_ABUSE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
+  MAX_SOCKETS_PER_ROOM: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
+  MAX_SOCKETS_PER_IP: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100 }),
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 1, maximum: 100_000_000, default: 600 }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 60_000 }),
+  TYPING_THROTTLE_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 2000 }),
+  TYPING_TIMEOUT_MS: Type.Integer({ minimum: 500, maximum: 600_000, default: 6000 }),
+  TRUST_PROXY: Type.String({ default: 'false' }),
   EXTENDED_FRAMES: Type.String({ default: 'false' }),
   SQLITE_SYNCHRONOUS: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' })
 })
@@ -44,6 +57,27 @@ export interface Config {
   historyMaxLimit: number
   wsPingIntervalMs: number
   shutdownGraceMs: number
+  /** A socket with more unsent bytes than this is cut with 1013. */
+  maxBufferedBytes: number
+  /** Chat messages per second per socket, and the burst allowed above it. */
+  wsMessageRate: number
+  wsMessageBurst: number
+  /** Frames of any kind per second per socket, and the burst. */
+  wsFrameRate: number
+  wsFrameBurst: number
+  /** Refused frames in a row before the socket is closed with 1008. */
+  wsAbuseLimit: number
+  maxSocketsPerRoom: number
+  maxSocketsPerIp: number
+  /** REST requests per window per client address. */
+  rateLimitMax: number
+  rateLimitWindowMs: number
+  /** A user's typing_start is relayed at most once per this many ms. */
+  typingThrottleMs: number
+  /** A typing user silent for this long gets a typing_stop broadcast. */
+  typingTimeoutMs: number
+  /** Fastify's trustProxy: false, true, a hop count, or a list of addresses/CIDRs. */
+  trustProxy: boolean | number | string[]
   /** Send frames the older client does not know (room_state, presence…) to every socket. */
   extendedFrames: boolean
 }
@@ -79,6 +113,19 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     historyMaxLimit: parsed.HISTORY_MAX_LIMIT,
     wsPingIntervalMs: parsed.WS_PING_INTERVAL_MS,
     shutdownGraceMs: parsed.SHUTDOWN_GRACE_MS,
+    maxBufferedBytes: parsed.MAX_BUFFERED_BYTES,
+    wsMessageRate: parsed.WS_MESSAGE_RATE,
+    wsMessageBurst: parsed.WS_MESSAGE_BURST,
+    wsFrameRate: parsed.WS_FRAME_RATE,
+    wsFrameBurst: parsed.WS_FRAME_BURST,
+    wsAbuseLimit: parsed.WS_ABUSE_LIMIT,
+    maxSocketsPerRoom: parsed.MAX_SOCKETS_PER_ROOM,
+    maxSocketsPerIp: parsed.MAX_SOCKETS_PER_IP,
+    rateLimitMax: parsed.RATE_LIMIT_MAX,
+    rateLimitWindowMs: parsed.RATE_LIMIT_WINDOW_MS,
+    typingThrottleMs: parsed.TYPING_THROTTLE_MS,
+    typingTimeoutMs: parsed.TYPING_TIMEOUT_MS,
+    trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
     extendedFrames: parseBoolean('EXTENDED_FRAMES', parsed.EXTENDED_FRAMES)
   }
 }
@@ -93,6 +140,19 @@ function parseBoolean (name: string, value: string): boolean {
   if (['true', '1', 'yes', 'on'].includes(normalized)) return true
   if (['false', '0', 'no', 'off', ''].includes(normalized)) return false
   throw new ConfigError(`invalid configuration: ${name}: "${value}" is not a boolean (true/false, 1/0, yes/no)`)
+}
+
+function parseTrustProxy (value: string): boolean | number | string[] {
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Number(trimmed)
+  if (/^(true|false|yes|no|on|off)$/i.test(trimmed) || trimmed === '') return parseBoolean('TRUST_PROXY', trimmed)
+  const list = trimmed.split(',').map((entry) => entry.trim()).filter(Boolean)
+  for (const entry of list) {
+    if (!/^[0-9a-f:.]+(\/\d{1,3})?$/i.test(entry)) {
+      throw new ConfigError(`invalid configuration: TRUST_PROXY: "${entry}" is not true/false, a hop count, or an address/CIDR list`)
+    }
+  }
+  return list
 }
 
 function parseDatabaseUrl (value: string): string {

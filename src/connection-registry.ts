@@ -5,7 +5,16 @@ export interface Connection {
   id: string
   roomId: string
   userId: string
+  /** The client's address, for the per-address socket cap. */
+  address: string
   send (data: Buffer): void
+  close (code: number, reason: string): void
+}
+
+interface Room {
+  connections: Set<Connection>
+  listener: BrokerListener
+  subscribed: Promise<void>
 }
 
 /**
@@ -13,7 +22,10 @@ export interface Connection {
  * while it holds at least one socket there, and delivers what the broker brings.
  */
 export function createConnectionRegistry ({ broker }: { broker: Broker }) {
-  const rooms = new Map<string, { connections: Set<Connection>, listener: BrokerListener, subscribed: Promise<void> }>()
+  const rooms = new Map<string, Room>()
+  const addresses = new Map<string, number>()
+  let count = 0
+  let drained: Array<() => void> = []
 
   function deliver (roomId: string, envelope: Envelope): void {
     const room = rooms.get(roomId)
@@ -29,8 +41,20 @@ export function createConnectionRegistry ({ broker }: { broker: Broker }) {
     }
   }
 
+  function track (connection: Connection, delta: 1 | -1): void {
+    count += delta
+    const n = (addresses.get(connection.address) ?? 0) + delta
+    if (n > 0) addresses.set(connection.address, n)
+    else addresses.delete(connection.address)
+    if (count === 0) {
+      for (const resolve of drained) resolve()
+      drained = []
+    }
+  }
+
   return {
     async add (connection: Connection): Promise<void> {
+      track(connection, 1)
       const existing = rooms.get(connection.roomId)
       if (existing) {
         existing.connections.add(connection)
@@ -44,7 +68,10 @@ export function createConnectionRegistry ({ broker }: { broker: Broker }) {
       try {
         await subscribed
       } catch (err) {
-        if (rooms.get(connection.roomId) === room) rooms.delete(connection.roomId)
+        if (rooms.get(connection.roomId) === room) {
+          rooms.delete(connection.roomId)
+          for (const c of room.connections) track(c, -1)
+        }
         throw err
       }
     },
@@ -52,6 +79,7 @@ export function createConnectionRegistry ({ broker }: { broker: Broker }) {
     async remove (connection: Connection): Promise<void> {
       const room = rooms.get(connection.roomId)
       if (!room || !room.connections.delete(connection)) return
+      track(connection, -1)
       if (room.connections.size > 0) return
       rooms.delete(connection.roomId)
       await broker.unsubscribe(connection.roomId, room.listener)
@@ -62,14 +90,29 @@ export function createConnectionRegistry ({ broker }: { broker: Broker }) {
       return rooms.get(roomId)?.connections ?? new Set()
     },
 
+    /** Local sockets from one client address. */
+    countFrom (address: string): number {
+      return addresses.get(address) ?? 0
+    },
+
     get roomCount (): number {
       return rooms.size
     },
 
     get connectionCount (): number {
-      let count = 0
-      for (const room of rooms.values()) count += room.connections.size
       return count
+    },
+
+    closeAll (code: number, reason: string): void {
+      for (const room of rooms.values()) {
+        for (const connection of room.connections) connection.close(code, reason)
+      }
+    },
+
+    /** Resolves once every connection has been removed. */
+    drained (): Promise<void> {
+      if (count === 0) return Promise.resolve()
+      return new Promise((resolve) => drained.push(resolve))
     }
   }
 }

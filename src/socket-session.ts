@@ -1,5 +1,6 @@
 import { ChatError, cleanUsername, displayName, publishTyping, sendMessage, type ChatDeps } from './chat'
 import { parseClientFrame, type ClientFrame } from './frames'
+import { createTokenBucket } from './token-bucket'
 
 export interface SessionLogger {
   info (obj: object, msg: string): void
@@ -7,8 +8,19 @@ export interface SessionLogger {
   error (obj: object, msg: string): void
 }
 
+export interface SessionLimits {
+  wsMessageRate: number
+  wsMessageBurst: number
+  wsFrameRate: number
+  wsFrameBurst: number
+  wsAbuseLimit: number
+  typingThrottleMs: number
+  typingTimeoutMs: number
+}
+
 export interface SessionOptions {
   deps: ChatDeps
+  limits: SessionLimits
   roomId: string
   userId: string
   connectionId: string
@@ -16,26 +28,76 @@ export interface SessionOptions {
   after?: Promise<unknown>
   /** Writes a frame to this socket only. */
   reply (frame: object): void
+  /** Called once when the client keeps going past its limits: the caller closes with 1008. */
+  onAbuse (): void
   log: SessionLogger
 }
 
 // Frames are handled one at a time, in order; a client that outruns the store is
 // told so instead of queueing without bound.
 const MAX_PENDING_FRAMES = 64
+// Refusals past the abuse limit within this window close the socket.
+const ABUSE_WINDOW_S = 10
 
-/** One socket's conversation: frames in, in order; typing state; cleanup on close. */
+/** One socket's conversation: frames in, in order, within limits; typing state; cleanup on close. */
 export function createSocketSession (opts: SessionOptions) {
-  const { deps, roomId, userId, connectionId, reply, log } = opts
+  const { deps, limits, roomId, userId, connectionId, reply, log } = opts
+  const frameBucket = createTokenBucket({ rate: limits.wsFrameRate, burst: limits.wsFrameBurst })
+  const messageBucket = createTokenBucket({ rate: limits.wsMessageRate, burst: limits.wsMessageBurst })
+  const abuseBucket = createTokenBucket({ rate: limits.wsAbuseLimit / ABUSE_WINDOW_S, burst: limits.wsAbuseLimit })
   let queue: Promise<unknown> = (opts.after ?? Promise.resolve()).catch(() => {})
   let pending = 0
+  let ended = false
+  let abusive = false
   // The username a typing_start went out with, so the typing_stop matches it.
   let typingAs: string | null = null
+  let typingRelayedAt = 0
+  let typingExpiry: NodeJS.Timeout | undefined
+
+  function enqueue (task: () => Promise<void>): void {
+    pending++
+    queue = queue.then(task).catch((err) => fail(err)).finally(() => { pending-- })
+  }
+
+  function refuse (err: ChatError): void {
+    log.info({ code: err.code }, `frame refused: ${err.message}`)
+    reply({ type: 'error', code: err.code, message: err.message })
+    if (err.code === 'rate_limited' && !abuseBucket.take() && !abusive) {
+      abusive = true
+      log.warn({ code: err.code }, 'closing an abusive socket')
+      opts.onAbuse()
+    }
+  }
+
+  function fail (err: unknown): void {
+    if (err instanceof ChatError) return refuse(err)
+    log.error({ err }, 'frame failed')
+    reply({ type: 'error', code: 'internal_error', message: 'the frame could not be processed; try again' })
+  }
 
   async function stopTyping (): Promise<void> {
+    clearTimeout(typingExpiry)
     if (typingAs === null) return
     const username = typingAs
     typingAs = null
     await publishTyping(deps.broker, { type: 'typing_stop', roomId, userId, username, connectionId })
+  }
+
+  async function profileName (): Promise<string> {
+    return displayName((await deps.store.getProfile(roomId, userId))?.username)
+  }
+
+  async function startTyping (): Promise<void> {
+    // The older client sends typing_start on every keystroke: relay one per throttle
+    // window, and expire the indicator if the user falls silent.
+    clearTimeout(typingExpiry)
+    typingExpiry = setTimeout(() => enqueue(stopTyping), limits.typingTimeoutMs)
+    typingExpiry.unref()
+    const now = performance.now()
+    if (typingAs !== null && now - typingRelayedAt < limits.typingThrottleMs) return
+    typingAs = await profileName()
+    typingRelayedAt = now
+    await publishTyping(deps.broker, { type: 'typing_start', roomId, userId, username: typingAs, connectionId })
   }
 
   async function dispatch (parsed: ClientFrame): Promise<void> {
@@ -45,16 +107,10 @@ export function createSocketSession (opts: SessionOptions) {
         return
       case 'pong':
         return
-      case 'typing': {
-        if (parsed.frame.type === 'typing_stop') {
-          if (typingAs === null) typingAs = await profileName()
-          await stopTyping()
-          return
-        }
-        typingAs = await profileName()
-        await publishTyping(deps.broker, { type: 'typing_start', roomId, userId, username: typingAs, connectionId })
-        return
-      }
+      case 'typing':
+        if (parsed.frame.type === 'typing_start') return startTyping()
+        if (typingAs === null) typingAs = await profileName()
+        return stopTyping()
       case 'chat': {
         const { content, username, avatar } = parsed.frame
         // The path's user id wins over the body's: frame.user_id is ignored.
@@ -65,39 +121,29 @@ export function createSocketSession (opts: SessionOptions) {
     }
   }
 
-  async function profileName (): Promise<string> {
-    return displayName((await deps.store.getProfile(roomId, userId))?.username)
-  }
-
-  async function run (data: Buffer, isBinary: boolean): Promise<void> {
-    try {
-      await dispatch(parseClientFrame(data, isBinary))
-    } catch (err) {
-      if (err instanceof ChatError) {
-        log.info({ code: err.code }, `frame refused: ${err.message}`)
-        reply({ type: 'error', code: err.code, message: err.message })
-      } else {
-        log.error({ err }, 'frame failed')
-        reply({ type: 'error', code: 'internal_error', message: 'the frame could not be processed; try again' })
-      }
-    } finally {
-      pending--
-    }
-  }
-
   return {
-    /** Called synchronously from the socket's message event. */
+    /** Called synchronously from the socket's message event, in arrival order. */
     handle (data: Buffer, isBinary: boolean): void {
-      if (pending >= MAX_PENDING_FRAMES) {
-        reply({ type: 'error', code: 'overloaded', message: 'too many frames in flight; slow down' })
-        return
+      if (ended) return
+      if (!frameBucket.take()) return refuse(new ChatError('rate_limited', 'too many frames; slow down'))
+      let parsed: ClientFrame
+      try {
+        parsed = parseClientFrame(data, isBinary)
+      } catch (err) {
+        return fail(err)
       }
-      pending++
-      queue = queue.then(() => run(data, isBinary))
+      if (parsed.kind === 'chat' && !messageBucket.take()) {
+        return refuse(new ChatError('rate_limited', `too many messages; at most ${limits.wsMessageRate} a second`))
+      }
+      if (pending >= MAX_PENDING_FRAMES) {
+        return refuse(new ChatError('overloaded', 'too many frames in flight; slow down'))
+      }
+      enqueue(() => dispatch(parsed))
     },
 
     /** After the socket closed: finish queued frames, then clear the typing indicator. */
     async end (): Promise<void> {
+      ended = true
       await queue
       try {
         await stopTyping()

@@ -34,6 +34,19 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     historyMaxLimit: 500,
     wsPingIntervalMs: 30_000,
     shutdownGraceMs: 10_000,
+    maxBufferedBytes: 1_048_576,
+    wsMessageRate: 5,
+    wsMessageBurst: 10,
+    wsFrameRate: 30,
+    wsFrameBurst: 60,
+    wsAbuseLimit: 30,
+    maxSocketsPerRoom: 1000,
+    maxSocketsPerIp: 100,
+    rateLimitMax: 600,
+    rateLimitWindowMs: 60_000,
+    typingThrottleMs: 2000,
+    typingTimeoutMs: 6000,
+    trustProxy: false,
     extendedFrames: false
   })
   t.same(DEFAULT_CORS_ORIGINS, loadConfig({}).corsOrigins)

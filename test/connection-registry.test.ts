@@ -26,7 +26,7 @@ type Recorded = Connection & { sent: Buffer[] }
 
 function connection (id: string, roomId = 'room-1', userId = `user-of-${id}`): Recorded {
   const sent: Buffer[] = []
-  return { id, roomId, userId, sent, send: (data) => { sent.push(data) } }
+  return { id, roomId, userId, address: '127.0.0.1', sent, send: (data) => { sent.push(data) }, close: () => {} }
 }
 
 function setup (t: Test) {

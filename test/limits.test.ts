@@ -1,0 +1,108 @@
+import t from 'tap'
+import { Writable } from 'node:stream'
+import { buildApp } from '../src/app'
+import { build, connect, listen, testConfig } from './helper'
+
+t.test('chat messages past the per-socket rate get rate_limited and are not stored', async (t) => {
+  const { app, wsBase } = await listen(t, { wsMessageRate: 0.001, wsMessageBurst: 3 })
+  const socket = await connect(t, `${wsBase}/ws/r/u`)
+  for (let i = 0; i < 6; i++) socket.send({ content: `m${i}` })
+  await socket.settle()
+  const errors = socket.frames.filter((f) => f.type === 'error')
+  t.equal(errors.length, 3)
+  t.match(errors[0], { code: 'rate_limited', message: /at most/ })
+  t.same((await app.store.latest('r', 10)).map((m) => m.content), ['m0', 'm1', 'm2'])
+})
+
+t.test('frames of any kind past the frame rate are refused, the socket stays open', async (t) => {
+  const { wsBase } = await listen(t, { wsFrameRate: 0.001, wsFrameBurst: 4, wsAbuseLimit: 100 })
+  const socket = await connect(t, `${wsBase}/ws/r/u`)
+  for (let i = 0; i < 7; i++) socket.send({ type: 'keep_alive' })
+  const errors = await Promise.all([0, 1, 2].map(() => socket.ofType('error')))
+  t.equal(errors.filter((f) => f.code === 'rate_limited').length, 3)
+  t.equal(socket.frames.filter((f) => f.type === 'ping').length, 4)
+  t.equal(socket.socket.readyState, socket.socket.OPEN)
+})
+
+t.test('sustained abuse closes the socket with 1008', async (t) => {
+  const { app, wsBase } = await listen(t, { wsMessageRate: 0.001, wsMessageBurst: 1, wsAbuseLimit: 5 })
+  const socket = await connect(t, `${wsBase}/ws/r/u`)
+  for (let i = 0; i < 20; i++) socket.send({ content: `flood ${i}` })
+  const { code, reason } = await socket.closed
+  t.equal(code, 1008)
+  t.match(reason, /rate limit/)
+  t.equal((await app.store.latest('r', 100)).length, 1, 'only the one allowed message is stored')
+})
+
+t.test('a room at its socket cap refuses the next socket with 1013', async (t) => {
+  const { wsBase } = await listen(t, { maxSocketsPerRoom: 2 })
+  const a = await connect(t, `${wsBase}/ws/full/a`)
+  const b = await connect(t, `${wsBase}/ws/full/b`)
+  await Promise.all([a.settle(), b.settle()])
+  const c = await connect(t, `${wsBase}/ws/full/c`)
+  t.equal((await c.closed).code, 1013)
+  const elsewhere = await connect(t, `${wsBase}/ws/other/c`)
+  await elsewhere.settle()
+})
+
+t.test('an address at its socket cap is refused with 1008', async (t) => {
+  const { wsBase } = await listen(t, { maxSocketsPerIp: 2 })
+  const a = await connect(t, `${wsBase}/ws/r1/a`)
+  const b = await connect(t, `${wsBase}/ws/r2/b`)
+  await Promise.all([a.settle(), b.settle()])
+  const c = await connect(t, `${wsBase}/ws/r3/c`)
+  t.equal((await c.closed).code, 1008)
+  a.socket.close()
+  await a.closed
+  const d = await connect(t, `${wsBase}/ws/r3/d`)
+  await d.settle()
+  t.pass('a freed slot can be used again')
+})
+
+t.test('REST past its rate limit gets 429 with {error, message}', async (t) => {
+  const app = await build(t, { rateLimitMax: 3 })
+  for (let i = 0; i < 3; i++) t.equal((await app.inject('/rooms/r/messages')).statusCode, 200)
+  const res = await app.inject('/rooms/r/messages')
+  t.equal(res.statusCode, 429)
+  t.match(res.json(), { error: 'Too Many Requests', message: /rate limit exceeded/ })
+})
+
+t.test('one typing_start per keystroke reaches the room once; typing_stop always does', async (t) => {
+  const { wsBase } = await listen(t, { typingThrottleMs: 60_000 })
+  const alice = await connect(t, `${wsBase}/ws/r/alice?username=Alice`)
+  const bob = await connect(t, `${wsBase}/ws/r/bob`)
+  for (let i = 0; i < 5; i++) alice.send({ type: 'typing_start', timestamp: Date.now() })
+  alice.send({ type: 'typing_stop' })
+  // Relays are published before alice's ping is answered; bob's own round trip then flushes them.
+  await alice.settle()
+  await bob.settle()
+  t.same(bob.frames.map((f) => f.type), ['typing_start', 'typing_stop'])
+})
+
+t.test('a typing user who falls silent gets a typing_stop', async (t) => {
+  const { wsBase } = await listen(t, { typingTimeoutMs: 200 })
+  const alice = await connect(t, `${wsBase}/ws/r/alice?username=Alice`)
+  const bob = await connect(t, `${wsBase}/ws/r/bob`)
+  alice.send({ type: 'typing_start' })
+  await bob.ofType('typing_start')
+  t.match(await bob.ofType('typing_stop', 3000), { user_id: 'alice', username: 'Alice' })
+})
+
+t.test('bad input is logged at info or warn, never error', async (t) => {
+  const lines: any[] = []
+  const stream = new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(chunk.toString())); cb() } })
+  const app = await buildApp(testConfig({ maxFrameBytes: 1024 }), { logger: { level: 'info', stream } })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const wsBase = `ws://127.0.0.1:${(app.server.address() as any).port}`
+  const socket = await connect(t, `${wsBase}/ws/r/u`)
+  socket.send('{nope')
+  socket.send({ type: 'bogus' })
+  await socket.settle()
+  socket.send({ content: 'x'.repeat(2000) })
+  await socket.closed
+  await app.inject({ method: 'POST', url: '/rooms/r/messages', payload: { user_id: 5 } })
+  await app.inject({ method: 'POST', url: '/rooms/r/messages', headers: { 'content-type': 'application/json' }, payload: '{' })
+  t.ok(lines.some((l) => /frame refused/.test(l.msg)), 'refusals are logged')
+  t.same(lines.filter((l) => l.level >= 50).map((l) => l.msg), [], 'no error-level lines')
+})
