@@ -1,15 +1,17 @@
+import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { sendMessage } from '../src/chat'
+import { Type } from '@sinclair/typebox'
+import { displayName } from '../src/chat'
 import {
-  ErrorSchema, HistoryQuerySchema, JoinBodySchema, JoinReplySchema,
-  MessageBodySchema, MessageListSchema, MessageSchema, RoomParamsSchema
+  ErrorSchema, JoinBodySchema, JoinReplySchema, MemberSchema, RoomCreateSchema,
+  RoomListQuerySchema, RoomParamsSchema, RoomSchema, RoomSummarySchema
 } from '../src/schemas'
 
-const DEFAULT_PAGE = 100
+const MAX_MEMBERS = 1000
+const DEFAULT_ROOMS = 100
 
 const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, broker, config } = fastify
-  const chat = { store, broker, maxContentLength: config.maxContentLength }
+  const { store, registry } = fastify
 
   fastify.post('/rooms/:room_id/join', {
     schema: {
@@ -26,27 +28,49 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
     return { status: 'success' as const, room_id: roomId, user_id: userId }
   })
 
-  fastify.post('/rooms/:room_id/messages', {
-    schema: {
-      params: RoomParamsSchema,
-      body: MessageBodySchema,
-      response: { 200: MessageSchema, 400: ErrorSchema }
-    }
+  // The newer client lists and creates rooms, and falls back to fake data without these.
+  fastify.get('/rooms', {
+    schema: { querystring: RoomListQuerySchema, response: { 200: Type.Array(RoomSummarySchema) } }
   }, async (request) => {
-    const { user_id: userId, username, content } = request.body
-    return sendMessage(chat, { roomId: request.params.room_id, userId, username, content })
+    const list = await store.listRooms(request.query.limit ?? DEFAULT_ROOMS)
+    return list.map((room) => ({
+      id: room.id,
+      name: room.name ?? room.id,
+      created_at: room.createdAt,
+      thumbnail_url: room.thumbnailUrl,
+      member_count: room.memberCount,
+      online_count: registry.onlineUsers(room.id).length,
+      last_seq: room.lastSeq,
+      last_message_at: room.lastMessageAt
+    }))
   })
 
-  fastify.get('/rooms/:room_id/messages', {
-    schema: {
-      params: RoomParamsSchema,
-      querystring: HistoryQuerySchema,
-      response: { 200: MessageListSchema, 400: ErrorSchema }
-    }
+  fastify.post('/rooms', {
+    schema: { body: RoomCreateSchema, response: { 200: RoomSchema, 400: ErrorSchema } }
   }, async (request) => {
-    // Pages past the cap are served at the cap rather than refused: the client asks for 100.
-    const limit = Math.min(request.query.limit ?? DEFAULT_PAGE, config.historyMaxLimit)
-    return store.latest(request.params.room_id, limit)
+    const room = await store.createRoom({
+      id: randomUUID(),
+      name: request.body.name.trim(),
+      thumbnailUrl: request.body.thumbnail_url ?? null
+    })
+    request.log.info({ roomId: room.id }, 'room created')
+    return { id: room.id, name: room.name ?? room.id, created_at: room.createdAt, thumbnail_url: room.thumbnailUrl }
+  })
+
+  fastify.get('/rooms/:room_id/users', {
+    schema: { params: RoomParamsSchema, response: { 200: Type.Array(MemberSchema), 400: ErrorSchema } }
+  }, async (request) => {
+    const roomId = request.params.room_id
+    const online = new Set(registry.onlineUsers(roomId))
+    const members = await store.members(roomId, MAX_MEMBERS)
+    return members.map((member) => ({
+      user_id: member.userId,
+      username: displayName(member.username),
+      avatar: member.avatarUrl,
+      avatar_url: member.avatarUrl,
+      joined_at: member.joinedAt,
+      online: online.has(member.userId)
+    }))
   })
 }
 

@@ -1,17 +1,20 @@
-import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { cleanAvatar, cleanUsername } from '../src/chat'
 import { IdSchema, SocketParamsSchema, SocketQuerySchema } from '../src/schemas'
-import { createSocketConnection } from '../src/socket-connection'
-import { createSocketSession } from '../src/socket-session'
+import { openSocket } from '../src/socket-handler'
 
 const idCheck = TypeCompiler.Compile(IdSchema)
 const firstValue = (value: unknown) => (Array.isArray(value) ? value[0] : value)
+const seqValue = (value: unknown) => {
+  const text = firstValue(value)
+  return typeof text === 'string' && /^\d{1,15}$/.test(text) ? Number(text) : undefined
+}
+const flagValue = (value: unknown) => ['1', 'true', 'yes'].includes(String(firstValue(value)))
 
 const ws: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store, broker, registry, config, isAllowedOrigin } = fastify
-  const chat = { store, broker, maxContentLength: config.maxContentLength }
+  const deps = { chat: { store, broker, maxContentLength: config.maxContentLength }, registry, config }
 
   fastify.route({
     method: 'GET',
@@ -30,6 +33,7 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     wsHandler: (socket, request) => {
       const { room_id: roomId, user_id: userId } = request.params
+      const { query } = request
       const log = request.log.child({ roomId, userId })
       const address = request.ip ?? 'unknown'
       // Refusals are close codes, not HTTP statuses: a browser sees only the code.
@@ -46,54 +50,16 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
         log.warn({ address, limit: config.maxSocketsPerIp }, 'websocket refused: too many sockets from one address')
         return socket.close(1008, 'too many connections from this address')
       }
-
-      const connection = createSocketConnection({
-        socket,
-        id: randomUUID(),
+      // Query values are never a reason to refuse: a bad one is ignored (DESIGN §1).
+      openSocket(socket, {
         roomId,
         userId,
         address,
-        maxBufferedBytes: config.maxBufferedBytes,
-        onSlow: () => {
-          // Out of the room at once, so no more bytes pile up; then the close.
-          log.warn({ buffered: socket.bufferedAmount }, 'slow consumer cut')
-          registry.remove(connection).catch((err) => log.error({ err }, 'registry removal failed'))
-          connection.close(1013, 'slow consumer')
-        }
-      })
-      // A socket's query values only fill what the profile is missing; bad ones are ignored.
-      const registered = store.upsertProfile(roomId, userId, {
-        username: cleanUsername(firstValue(request.query.username)),
-        avatarUrl: cleanAvatar(firstValue(request.query.avatar_url))
-      }, 'fill').then(({ created }) => {
-        if (created) log.info(`✅ Auto-registered user ${userId}`)
-      })
-      // Frames wait for both, so a first message is stored with the profile and echoed back.
-      const ready = Promise.all([registered, registry.add(connection)])
-      const session = createSocketSession({
-        deps: chat,
-        limits: config,
-        roomId,
-        userId,
-        connectionId: connection.id,
-        after: ready,
-        reply: (frame) => socket.send(JSON.stringify(frame)),
-        onAbuse: () => connection.close(1008, 'rate limit exceeded'),
-        log
-      })
-
-      // Listeners go on before any await: frames that arrive meanwhile are queued, not lost.
-      socket.on('message', (data, isBinary) => session.handle(data as Buffer, isBinary))
-      socket.on('close', (code) => {
-        log.info({ code }, 'websocket closed')
-        session.end()
-          .finally(() => registry.remove(connection))
-          .catch((err) => log.error({ err }, 'websocket cleanup failed'))
-      })
-      ready.catch((err) => {
-        log.error({ err }, 'websocket registration failed')
-        connection.close(1011, 'registration failed')
-      })
+        username: cleanUsername(firstValue(query.username)),
+        avatarUrl: cleanAvatar(firstValue(query.avatar_url)),
+        since: seqValue(query.since),
+        presence: flagValue(query.presence)
+      }, deps, log)
     }
   })
 }

@@ -12,6 +12,7 @@ import brokerPlugin from '../plugins/broker'
 import registryPlugin from '../plugins/registry'
 import healthRoutes from '../routes/health'
 import roomRoutes from '../routes/rooms'
+import messageRoutes from '../routes/messages'
 import wsRoutes from '../routes/ws'
 
 /** The whole server as one plugin, registered in this order. */
@@ -26,6 +27,7 @@ export const parley = fp<{ config: Config }>(async function parley (fastify, { c
   await fastify.register(websocketPlugin)
   await fastify.register(healthRoutes)
   await fastify.register(roomRoutes)
+  await fastify.register(messageRoutes)
   await fastify.register(wsRoutes)
 }, { name: 'parley' })
 

@@ -2,6 +2,8 @@
 export interface Envelope {
   data: string
   except?: string
+  /** Set for chat messages: lets a recovering socket drop what its replay already sent. */
+  seq?: number
 }
 
 export type BrokerListener = (envelope: Envelope) => void

@@ -24,6 +24,14 @@ export interface SendInput {
   /** Applies to this message only; the profile is never changed by a message. */
   username?: string | null
   avatar?: string | null
+  /** The sender's id for this message: a retry with the same one is not stored twice. */
+  clientId?: string
+}
+
+export interface SendResult {
+  message: Message
+  /** False when clientId matched a message already stored: nothing was stored or published. */
+  created: boolean
 }
 
 const DEFAULT_USERNAME = 'Anonymous'
@@ -54,18 +62,26 @@ function checkContent (content: string, max: number): void {
  * The one path of a chat message, REST and socket alike: check, resolve the
  * profile, make it durable, then publish it to the room.
  */
-export async function sendMessage (deps: ChatDeps, input: SendInput): Promise<Message> {
+export async function sendMessage (deps: ChatDeps, input: SendInput): Promise<SendResult> {
   checkContent(input.content, deps.maxContentLength)
   const profile = await deps.store.getProfile(input.roomId, input.userId)
-  const message = await deps.store.append({
+  const draft = {
     roomId: input.roomId,
     userId: input.userId,
     username: cleanUsername(input.username) ?? profile?.username ?? DEFAULT_USERNAME,
     avatar: cleanAvatar(input.avatar) ?? profile?.avatarUrl ?? null,
     content: input.content
-  })
-  await deps.broker.publish(input.roomId, { data: JSON.stringify(message) })
-  return message
+  }
+  const { clientId } = input
+  const result = clientId === undefined
+    ? { message: await deps.store.append(draft), created: true }
+    : await deps.store.appendOnce({ ...draft, clientId })
+  // A retry's message went out the first time: publishing it again would hand the
+  // room a duplicate, and a recovering socket a seq it already has.
+  if (result.created) {
+    await deps.broker.publish(input.roomId, { data: JSON.stringify(result.message), seq: result.message.seq })
+  }
+  return result
 }
 
 export interface TypingEvent {

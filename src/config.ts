@@ -37,6 +37,7 @@ export const EnvSchema = Type.Object({
   TYPING_THROTTLE_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 2000 }),
   TYPING_TIMEOUT_MS: Type.Integer({ minimum: 500, maximum: 600_000, default: 6000 }),
   TRUST_PROXY: Type.String({ default: 'false' }),
+  RECOVERY_MAX_MESSAGES: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
   EXTENDED_FRAMES: Type.String({ default: 'false' }),
   SQLITE_SYNCHRONOUS: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' })
 })
@@ -78,6 +79,8 @@ export interface Config {
   typingTimeoutMs: number
   /** Fastify's trustProxy: false, true, a hop count, or a list of addresses/CIDRs. */
   trustProxy: boolean | number | string[]
+  /** A recovering socket that missed more than this gets a `recovery` gap frame instead of a replay. */
+  recoveryMaxMessages: number
   /** Send frames the older client does not know (room_state, presence…) to every socket. */
   extendedFrames: boolean
 }
@@ -126,6 +129,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     typingThrottleMs: parsed.TYPING_THROTTLE_MS,
     typingTimeoutMs: parsed.TYPING_TIMEOUT_MS,
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
+    recoveryMaxMessages: parsed.RECOVERY_MAX_MESSAGES,
     extendedFrames: parseBoolean('EXTENDED_FRAMES', parsed.EXTENDED_FRAMES)
   }
 }

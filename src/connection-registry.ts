@@ -7,12 +7,15 @@ export interface Connection {
   userId: string
   /** The client's address, for the per-address socket cap. */
   address: string
-  send (data: Buffer): void
+  /** `seq` is set for chat messages (see Envelope). */
+  send (data: Buffer, seq?: number): void
   close (code: number, reason: string): void
 }
 
 interface Room {
   connections: Set<Connection>
+  /** user id → that user's local sockets in the room: presence. */
+  users: Map<string, number>
   listener: BrokerListener
   subscribed: Promise<void>
 }
@@ -36,13 +39,18 @@ export function createConnectionRegistry ({ broker }: { broker: Broker }) {
       if (connection.id === envelope.except) continue
       // One socket's failure must not cost the rest of the room its delivery.
       try {
-        connection.send(data)
+        connection.send(data, envelope.seq)
       } catch {}
     }
   }
 
-  function track (connection: Connection, delta: 1 | -1): void {
+  function track (connection: Connection, delta: 1 | -1, room?: Room): void {
     count += delta
+    if (room) {
+      const sockets = (room.users.get(connection.userId) ?? 0) + delta
+      if (sockets > 0) room.users.set(connection.userId, sockets)
+      else room.users.delete(connection.userId)
+    }
     const n = (addresses.get(connection.address) ?? 0) + delta
     if (n > 0) addresses.set(connection.address, n)
     else addresses.delete(connection.address)
@@ -54,23 +62,24 @@ export function createConnectionRegistry ({ broker }: { broker: Broker }) {
 
   return {
     async add (connection: Connection): Promise<void> {
-      track(connection, 1)
       const existing = rooms.get(connection.roomId)
       if (existing) {
+        track(connection, 1, existing)
         existing.connections.add(connection)
         // The room's subscription may still be on its way: this socket waits for it too.
         return existing.subscribed
       }
       const listener: BrokerListener = (envelope) => deliver(connection.roomId, envelope)
       const subscribed = broker.subscribe(connection.roomId, listener)
-      const room = { connections: new Set([connection]), listener, subscribed }
+      const room: Room = { connections: new Set([connection]), users: new Map(), listener, subscribed }
+      track(connection, 1, room)
       rooms.set(connection.roomId, room)
       try {
         await subscribed
       } catch (err) {
         if (rooms.get(connection.roomId) === room) {
           rooms.delete(connection.roomId)
-          for (const c of room.connections) track(c, -1)
+          for (const c of room.connections) track(c, -1, room)
         }
         throw err
       }
@@ -79,7 +88,7 @@ export function createConnectionRegistry ({ broker }: { broker: Broker }) {
     async remove (connection: Connection): Promise<void> {
       const room = rooms.get(connection.roomId)
       if (!room || !room.connections.delete(connection)) return
-      track(connection, -1)
+      track(connection, -1, room)
       if (room.connections.size > 0) return
       rooms.delete(connection.roomId)
       await broker.unsubscribe(connection.roomId, room.listener)
@@ -88,6 +97,16 @@ export function createConnectionRegistry ({ broker }: { broker: Broker }) {
     /** Local sockets in a room, for presence and limits. */
     connections (roomId: string): ReadonlySet<Connection> {
       return rooms.get(roomId)?.connections ?? new Set()
+    },
+
+    /** How many local sockets a user has in a room. */
+    socketsOf (roomId: string, userId: string): number {
+      return rooms.get(roomId)?.users.get(userId) ?? 0
+    },
+
+    /** The users with at least one local socket in a room. */
+    onlineUsers (roomId: string): string[] {
+      return [...(rooms.get(roomId)?.users.keys() ?? [])]
     },
 
     /** Local sockets from one client address. */

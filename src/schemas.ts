@@ -43,12 +43,58 @@ export const MessageBodySchema = Type.Object({
   user_id: IdSchema,
   username: Nullable(UsernameSchema),
   content: Type.String(),
-  type: Nullable(Type.String({ maxLength: 32 }))
+  type: Nullable(Type.String({ maxLength: 32 })),
+  client_id: Type.Optional(IdSchema)
 })
 export type MessageBody = Static<typeof MessageBodySchema>
 
+export const IdempotencyHeadersSchema = Type.Object({
+  'idempotency-key': Type.Optional(IdSchema)
+})
+
+const Seq = Type.Integer({ minimum: 0 })
 export const HistoryQuerySchema = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1 }))
+  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+  before: Type.Optional(Seq),
+  after: Type.Optional(Seq),
+  before_id: Type.Optional(IdSchema),
+  after_id: Type.Optional(IdSchema)
+})
+
+export const RoomCreateSchema = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 100 }),
+  thumbnail_url: Nullable(AvatarUrlSchema)
+})
+
+export const RoomSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  created_at: Type.String(),
+  thumbnail_url: Type.Union([Type.String(), Type.Null()])
+})
+
+export const RoomSummarySchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  created_at: Type.String(),
+  thumbnail_url: Type.Union([Type.String(), Type.Null()]),
+  member_count: Type.Integer(),
+  online_count: Type.Integer(),
+  last_seq: Type.Integer(),
+  last_message_at: Type.Union([Type.String(), Type.Null()])
+})
+
+export const RoomListQuerySchema = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 }))
+})
+
+export const MemberSchema = Type.Object({
+  user_id: Type.String(),
+  username: Type.String(),
+  avatar: Type.Union([Type.String(), Type.Null()]),
+  avatar_url: Type.Union([Type.String(), Type.Null()]),
+  joined_at: Type.String(),
+  online: Type.Boolean()
 })
 
 export const MessageSchema = Type.Object({
@@ -61,7 +107,8 @@ export const MessageSchema = Type.Object({
   avatar: Type.Union([Type.String(), Type.Null()]),
   avatar_url: Type.Union([Type.String(), Type.Null()]),
   timestamp: Type.String(),
-  seq: Type.Integer()
+  seq: Type.Integer(),
+  client_id: Type.Optional(Type.String())
 })
 export type Message = Static<typeof MessageSchema>
 export const MessageListSchema = Type.Array(MessageSchema)
@@ -71,7 +118,11 @@ export const MessageListSchema = Type.Array(MessageSchema)
 export const SocketParamsSchema = Type.Object({ room_id: Type.String(), user_id: Type.String() })
 export const SocketQuerySchema = Type.Object({
   username: Type.Optional(Type.Unknown()),
-  avatar_url: Type.Optional(Type.Unknown())
+  avatar_url: Type.Optional(Type.Unknown()),
+  /** Recovery: replay every message after this seq before the live stream. */
+  since: Type.Optional(Type.Unknown()),
+  /** Presence: send a room_state frame first. */
+  presence: Type.Optional(Type.Unknown())
 })
 
 // Client → server frames. A chat frame has no type or type "message".
@@ -80,7 +131,8 @@ export const ChatFrameSchema = Type.Object({
   content: Type.String(),
   username: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   avatar: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-  user_id: Type.Optional(Type.Unknown())
+  user_id: Type.Optional(Type.Unknown()),
+  client_id: Type.Optional(IdSchema)
 })
 export type ChatFrame = Static<typeof ChatFrameSchema>
 

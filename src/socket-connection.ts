@@ -15,24 +15,59 @@ export interface SocketConnectionOptions {
   onSlow (): void
 }
 
+export interface SocketConnection extends Connection {
+  /** Writes straight to the socket, past a hold: replies and replayed history. */
+  write (data: string): void
+  /** Holds room deliveries back (in order, within the byte cap) until release. */
+  hold (): void
+  /** Sends what was held, less the chat messages at or below `throughSeq`. */
+  release (throughSeq: number): void
+}
+
 /** A registry connection over a ws socket, with a cap on the bytes it may queue. */
-export function createSocketConnection (opts: SocketConnectionOptions): Connection {
+export function createSocketConnection (opts: SocketConnectionOptions): SocketConnection {
   const { socket, maxBufferedBytes } = opts
   let cut = false
+  let held: Array<{ data: Buffer, seq?: number }> | null = null
+  let heldBytes = 0
+
+  function slow (): void {
+    cut = true
+    held = null
+    opts.onSlow()
+  }
+
   return {
     id: opts.id,
     roomId: opts.roomId,
     userId: opts.userId,
     address: opts.address,
-    send (data) {
+    send (data, seq) {
       if (cut) return
-      // bufferedAmount counts what ws and the kernel socket still hold for this peer.
-      if (socket.bufferedAmount > maxBufferedBytes) {
-        cut = true
-        opts.onSlow()
+      if (held) {
+        heldBytes += data.length
+        if (heldBytes > maxBufferedBytes) return slow()
+        held.push({ data, seq })
         return
       }
+      // bufferedAmount counts what ws and the kernel socket still hold for this peer.
+      if (socket.bufferedAmount > maxBufferedBytes) return slow()
       socket.send(data)
+    },
+    write (data) {
+      if (!cut) socket.send(data)
+    },
+    hold () {
+      held = []
+      heldBytes = 0
+    },
+    release (throughSeq) {
+      const frames = held
+      held = null
+      if (!frames) return
+      for (const frame of frames) {
+        if (frame.seq === undefined || frame.seq > throughSeq) this.send(frame.data, frame.seq)
+      }
     },
     close (code, reason) {
       cut = true

@@ -3,7 +3,7 @@ import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import Database from 'better-sqlite3'
 import type { Message } from './schemas'
-import { mergeProfile, type NewMessage, type Profile, type RoomStore } from './store'
+import { mergeProfile, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -36,10 +36,19 @@ const MIGRATIONS = [
      avatar TEXT,
      created_at TEXT NOT NULL,
      PRIMARY KEY (room_id, seq)
-   ) WITHOUT ROWID;`
+   ) WITHOUT ROWID;`,
+  `ALTER TABLE rooms ADD COLUMN name TEXT;
+   ALTER TABLE rooms ADD COLUMN thumbnail_url TEXT;
+   ALTER TABLE rooms ADD COLUMN last_message_at TEXT;
+   ALTER TABLE messages ADD COLUMN client_id TEXT;
+   CREATE UNIQUE INDEX messages_client_id ON messages (room_id, user_id, client_id) WHERE client_id IS NOT NULL;`
 ]
 
+/** The schema version this build writes: PRAGMA user_version of an up-to-date file. */
+export const SCHEMA_VERSION = MIGRATIONS.length
+
 interface MessageRow {
+  client_id: string | null
   seq: number
   id: string
   room_id: string
@@ -48,6 +57,16 @@ interface MessageRow {
   content: string
   avatar: string | null
   created_at: string
+}
+
+interface RoomRow {
+  room_id: string
+  name: string | null
+  thumbnail_url: string | null
+  created_at: string
+  last_seq: number
+  last_message_at: string | null
+  member_count: number
 }
 
 interface ProfileRow {
@@ -67,25 +86,43 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
   db.pragma('busy_timeout = 5000')
   migrate(db)
 
-  const bumpSeq = db.prepare<[string, string], { last_seq: number }>(
-    `INSERT INTO rooms (room_id, created_at, last_seq) VALUES (?, ?, 1)
-     ON CONFLICT (room_id) DO UPDATE SET last_seq = last_seq + 1
+  const bumpSeq = db.prepare<[string, string, string], { last_seq: number }>(
+    `INSERT INTO rooms (room_id, created_at, last_seq, last_message_at) VALUES (?, ?, 1, ?)
+     ON CONFLICT (room_id) DO UPDATE SET last_seq = last_seq + 1, last_message_at = excluded.last_message_at
      RETURNING last_seq`
   )
   const insertMessage = db.prepare(
-    `INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at)
-     VALUES (@room_id, @seq, @id, @user_id, @username, @content, @avatar, @created_at)`
+    `INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id)
+     VALUES (@room_id, @seq, @id, @user_id, @username, @content, @avatar, @created_at, @client_id)`
   )
-  const selectLatest = db.prepare<[string, number], MessageRow>(
-    `SELECT m.seq, m.id, m.room_id, m.user_id, m.username, m.content,
+  // Every read is a range of the (room_id, seq) primary key: its cost does not grow with the history.
+  const columns = `m.client_id, m.seq, m.id, m.room_id, m.user_id, m.username, m.content,
             COALESCE(m.avatar, p.avatar_url) AS avatar, m.created_at
        FROM messages m
-       LEFT JOIN profiles p ON p.room_id = m.room_id AND p.user_id = m.user_id
-      WHERE m.room_id = ?
-      ORDER BY m.seq DESC
+       LEFT JOIN profiles p ON p.room_id = m.room_id AND p.user_id = m.user_id`
+  const selectBefore = db.prepare<[string, number, number], MessageRow>(
+    `SELECT ${columns} WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?`
+  )
+  const selectAfter = db.prepare<[string, number, number, number], MessageRow>(
+    `SELECT ${columns} WHERE m.room_id = ? AND m.seq > ? AND m.seq < ? ORDER BY m.seq ASC LIMIT ?`
+  )
+  const selectByClientId = db.prepare<[string, string, string], MessageRow>(
+    `SELECT ${columns} WHERE m.room_id = ? AND m.user_id = ? AND m.client_id = ?`
+  )
+  const selectSeqOf = db.prepare<[string, string], { seq: number }>('SELECT seq FROM messages WHERE id = ? AND room_id = ?')
+  const selectLastSeq = db.prepare<[string], { last_seq: number }>('SELECT last_seq FROM rooms WHERE room_id = ?')
+  const ensureRoom = db.prepare('INSERT INTO rooms (room_id, created_at) VALUES (?, ?) ON CONFLICT (room_id) DO NOTHING')
+  const insertRoom = db.prepare('INSERT INTO rooms (room_id, created_at, name, thumbnail_url) VALUES (?, ?, ?, ?)')
+  const selectRooms = db.prepare<[number], RoomRow>(
+    `SELECT r.room_id, r.name, r.thumbnail_url, r.created_at, r.last_seq, r.last_message_at,
+            (SELECT COUNT(*) FROM profiles p WHERE p.room_id = r.room_id) AS member_count
+       FROM rooms r
+      ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.room_id
       LIMIT ?`
   )
-  const ensureRoom = db.prepare('INSERT INTO rooms (room_id, created_at) VALUES (?, ?) ON CONFLICT (room_id) DO NOTHING')
+  const selectMembers = db.prepare<[string, number], ProfileRow>(
+    'SELECT room_id, user_id, username, avatar_url, joined_at FROM profiles WHERE room_id = ? ORDER BY joined_at, user_id LIMIT ?'
+  )
   const selectProfile = db.prepare<[string, string], ProfileRow>(
     'SELECT room_id, user_id, username, avatar_url, joined_at FROM profiles WHERE room_id = ? AND user_id = ?'
   )
@@ -97,7 +134,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
 
   const appendTx = db.transaction((message: NewMessage): Message => {
     const timestamp = new Date().toISOString()
-    const { last_seq: seq } = bumpSeq.get(message.roomId, timestamp)!
+    const { last_seq: seq } = bumpSeq.get(message.roomId, timestamp, timestamp)!
     const id = randomUUID()
     insertMessage.run({
       room_id: message.roomId,
@@ -107,9 +144,17 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
       username: message.username,
       content: message.content,
       avatar: message.avatar,
-      created_at: timestamp
+      created_at: timestamp,
+      client_id: message.clientId ?? null
     })
     return toMessage({ ...message, id, seq, timestamp })
+  })
+
+  // Check and insert in one transaction: two concurrent retries cannot both insert.
+  const appendOnceTx = db.transaction((message: NewMessage & { clientId: string }) => {
+    const existing = selectByClientId.get(message.roomId, message.userId, message.clientId)
+    if (existing) return { message: fromMessageRow(existing), created: false }
+    return { message: appendTx(message), created: true }
   })
 
   const upsertProfileTx = db.transaction((roomId: string, userId: string, values, mode) => {
@@ -131,6 +176,15 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
     return { profile, created: !current }
   })
 
+  function readPage (roomId: string, { limit, beforeSeq, afterSeq }: PageQuery): Message[] {
+    const upper = beforeSeq ?? Number.MAX_SAFE_INTEGER
+    if (afterSeq !== undefined) return selectAfter.all(roomId, afterSeq, upper, limit).map(fromMessageRow)
+    const rows = selectBefore.all(roomId, upper, limit)
+    const messages = new Array<Message>(rows.length)
+    for (let i = 0; i < rows.length; i++) messages[rows.length - 1 - i] = fromMessageRow(rows[i])
+    return messages
+  }
+
   return {
     async upsertProfile (roomId, userId, values, mode) {
       return upsertProfileTx(roomId, userId, values, mode)
@@ -139,14 +193,42 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
       const row = selectProfile.get(roomId, userId)
       return row && fromProfileRow(row)
     },
+    async members (roomId, limit) {
+      return selectMembers.all(roomId, limit).map(fromProfileRow)
+    },
+    async createRoom ({ id, name, thumbnailUrl }) {
+      const createdAt = new Date().toISOString()
+      insertRoom.run(id, createdAt, name, thumbnailUrl)
+      return { id, name, thumbnailUrl, createdAt }
+    },
+    async listRooms (limit) {
+      return selectRooms.all(limit).map((row) => ({
+        id: row.room_id,
+        name: row.name,
+        thumbnailUrl: row.thumbnail_url,
+        createdAt: row.created_at,
+        memberCount: row.member_count,
+        lastSeq: row.last_seq,
+        lastMessageAt: row.last_message_at
+      }))
+    },
     async append (message) {
       return appendTx(message)
     },
+    async appendOnce (message) {
+      return appendOnceTx(message)
+    },
     async latest (roomId, limit) {
-      const rows = selectLatest.all(roomId, limit)
-      const messages = new Array<Message>(rows.length)
-      for (let i = 0; i < rows.length; i++) messages[rows.length - 1 - i] = fromMessageRow(rows[i])
-      return messages
+      return readPage(roomId, { limit })
+    },
+    async page (roomId, query) {
+      return readPage(roomId, query)
+    },
+    async seqOf (roomId, messageId) {
+      return selectSeqOf.get(messageId, roomId)?.seq
+    },
+    async lastSeq (roomId) {
+      return selectLastSeq.get(roomId)?.last_seq ?? 0
     },
     async ping () {
       db.prepare('SELECT 1').get()
@@ -171,7 +253,7 @@ function migrate (db: Database.Database): void {
 }
 
 function toMessage (m: NewMessage & { id: string, seq: number, timestamp: string }): Message {
-  return {
+  const message: Message = {
     type: 'message',
     id: m.id,
     room_id: m.roomId,
@@ -183,6 +265,8 @@ function toMessage (m: NewMessage & { id: string, seq: number, timestamp: string
     timestamp: m.timestamp,
     seq: m.seq
   }
+  if (m.clientId !== undefined) message.client_id = m.clientId
+  return message
 }
 
 function fromMessageRow (row: MessageRow): Message {
@@ -196,7 +280,8 @@ function fromMessageRow (row: MessageRow): Message {
     avatar: row.avatar,
     avatar_url: row.avatar,
     timestamp: row.created_at,
-    seq: row.seq
+    seq: row.seq,
+    ...(row.client_id === null ? {} : { client_id: row.client_id })
   }
 }
 

@@ -26,15 +26,54 @@ export interface NewMessage {
   username: string
   avatar: string | null
   content: string
+  /** The sender's own id for the message; with appendOnce, a retry yields the stored one. */
+  clientId?: string
+}
+
+/** A page of history by seq cursor: `afterSeq` reads forward from it, else backward from `beforeSeq` (or the end). */
+export interface PageQuery {
+  limit: number
+  beforeSeq?: number
+  afterSeq?: number
+}
+
+export interface Room {
+  id: string
+  name: string | null
+  thumbnailUrl: string | null
+  createdAt: string
+}
+
+export interface RoomSummary extends Room {
+  memberCount: number
+  lastSeq: number
+  lastMessageAt: string | null
 }
 
 export interface RoomStore {
   upsertProfile (roomId: string, userId: string, values: ProfileValues, mode: ProfileMode): Promise<{ profile: Profile, created: boolean }>
   getProfile (roomId: string, userId: string): Promise<Profile | undefined>
+  /** A room's members (profiles), oldest first, at most `limit`. */
+  members (roomId: string, limit: number): Promise<Profile[]>
+  /** Creates a named room; a room with that id already there is an error. */
+  createRoom (room: { id: string, name: string, thumbnailUrl: string | null }): Promise<Room>
+  /** Rooms, most recently active first. */
+  listRooms (limit: number): Promise<RoomSummary[]>
   /** Assigns id, seq and timestamp; resolves once the message is durable. */
   append (message: NewMessage): Promise<Message>
+  /**
+   * Like append, but the same clientId from the same user in the same room yields
+   * the message already stored (created: false) instead of a second one.
+   */
+  appendOnce (message: NewMessage & { clientId: string }): Promise<{ message: Message, created: boolean }>
   /** The newest `limit` messages, oldest first; avatars missing at write time come from the profile. */
   latest (roomId: string, limit: number): Promise<Message[]>
+  /** A page by seq cursor, oldest first. Reads an index range, whatever the history's size. */
+  page (roomId: string, query: PageQuery): Promise<Message[]>
+  /** The seq of a message of the room, by id. */
+  seqOf (roomId: string, messageId: string): Promise<number | undefined>
+  /** The room's last assigned seq; 0 for a room never written. */
+  lastSeq (roomId: string): Promise<number>
   ping (): Promise<void>
   close (): Promise<void>
 }

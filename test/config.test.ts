@@ -47,6 +47,7 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     typingThrottleMs: 2000,
     typingTimeoutMs: 6000,
     trustProxy: false,
+    recoveryMaxMessages: 1000,
     extendedFrames: false
   })
   t.same(DEFAULT_CORS_ORIGINS, loadConfig({}).corsOrigins)

@@ -2,7 +2,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { createSqliteStore } from '../src/sqlite-store'
+import { createSqliteStore, SCHEMA_VERSION } from '../src/sqlite-store'
 import { mergeProfile } from '../src/store'
 import { storeContract } from './store-contract'
 
@@ -57,7 +57,7 @@ t.test('the schema migration records its version and is idempotent on reopen', a
   const version = new Database(filename, { readonly: true })
   const migrated = version.pragma('user_version', { simple: true })
   version.close()
-  t.equal(migrated, 1, 'user_version is the number of migrations applied')
+  t.equal(migrated, SCHEMA_VERSION, 'user_version is the number of migrations applied')
 
   for (let i = 0; i < 2; i++) {
     const again = createSqliteStore({ filename })
@@ -65,7 +65,7 @@ t.test('the schema migration records its version and is idempotent on reopen', a
     await again.close()
   }
   const db = inspect(t, filename)
-  t.equal(db.pragma('user_version', { simple: true }), 1, 'user_version is unchanged by reopening')
+  t.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'user_version is unchanged by reopening')
   t.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(), ['messages', 'profiles', 'rooms'])
 })
 
@@ -133,4 +133,22 @@ t.test('a database from a newer schema version is refused at open', async (t) =>
   db.pragma('user_version = 99')
   db.close()
   t.throws(() => createSqliteStore({ filename }), /schema is version 99, newer than this build knows/)
+})
+
+t.test('a version 1 file is migrated in place and keeps its history', async (t) => {
+  const filename = join(t.testdir(), 'v1.db')
+  const db = new Database(filename)
+  db.exec(`CREATE TABLE rooms (room_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+    CREATE TABLE profiles (room_id TEXT NOT NULL, user_id TEXT NOT NULL, username TEXT, avatar_url TEXT, joined_at TEXT NOT NULL, PRIMARY KEY (room_id, user_id)) WITHOUT ROWID;
+    CREATE TABLE messages (room_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL, username TEXT NOT NULL,
+      content TEXT NOT NULL, avatar TEXT, created_at TEXT NOT NULL, PRIMARY KEY (room_id, seq)) WITHOUT ROWID;
+    INSERT INTO rooms VALUES ('r', '2026-01-01T00:00:00.000Z', 1);
+    INSERT INTO messages VALUES ('r', 1, 'old-id', 'u', 'Ada', 'from v1', NULL, '2026-01-01T00:00:00.000Z');
+    PRAGMA user_version = 1;`)
+  db.close()
+  const store = createSqliteStore({ filename })
+  t.teardown(() => store.close())
+  t.match(await store.latest('r', 10), [{ id: 'old-id', seq: 1, content: 'from v1' }])
+  t.equal((await store.append({ roomId: 'r', userId: 'u', username: 'Ada', avatar: null, content: 'v2' })).seq, 2)
+  t.equal(inspect(t, filename).pragma('user_version', { simple: true }), SCHEMA_VERSION)
 })

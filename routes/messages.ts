@@ -1,0 +1,52 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ChatError, sendMessage } from '../src/chat'
+import {
+  ErrorSchema, HistoryQuerySchema, IdempotencyHeadersSchema, MessageBodySchema,
+  MessageListSchema, MessageSchema, RoomParamsSchema
+} from '../src/schemas'
+
+const DEFAULT_PAGE = 100
+
+const messages: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { store, broker, config } = fastify
+  const chat = { store, broker, maxContentLength: config.maxContentLength }
+
+  fastify.post('/rooms/:room_id/messages', {
+    schema: {
+      params: RoomParamsSchema,
+      headers: IdempotencyHeadersSchema,
+      body: MessageBodySchema,
+      response: { 200: MessageSchema, 400: ErrorSchema }
+    }
+  }, async (request) => {
+    const { user_id: userId, username, content, client_id: bodyClientId } = request.body
+    // A retry (same client_id, or Idempotency-Key) answers the message stored the first time.
+    const clientId = bodyClientId ?? request.headers['idempotency-key']
+    const { message } = await sendMessage(chat, { roomId: request.params.room_id, userId, username, content, clientId })
+    return message
+  })
+
+  fastify.get('/rooms/:room_id/messages', {
+    schema: {
+      params: RoomParamsSchema,
+      querystring: HistoryQuerySchema,
+      response: { 200: MessageListSchema, 400: ErrorSchema }
+    }
+  }, async (request) => {
+    const roomId = request.params.room_id
+    const { before, after, before_id: beforeId, after_id: afterId } = request.query
+    // Pages past the cap are served at the cap rather than refused: the client asks for 100.
+    const limit = Math.min(request.query.limit ?? DEFAULT_PAGE, config.historyMaxLimit)
+    const beforeSeq = beforeId === undefined ? before : await seqOf(roomId, beforeId)
+    const afterSeq = afterId === undefined ? after : await seqOf(roomId, afterId)
+    return store.page(roomId, { limit, beforeSeq, afterSeq })
+  })
+
+  async function seqOf (roomId: string, messageId: string): Promise<number> {
+    const seq = await store.seqOf(roomId, messageId)
+    if (seq === undefined) throw new ChatError('unknown_message', `message ${messageId} is not in room ${roomId}`, 404)
+    return seq
+  }
+}
+
+export default messages

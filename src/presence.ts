@@ -1,0 +1,37 @@
+import type { Broker } from './broker'
+import { displayName } from './chat'
+import type { Profile } from './store'
+
+export interface PresenceMember {
+  user_id: string
+  username: string
+  avatar: string | null
+  avatar_url: string | null
+}
+
+export function presenceMember (userId: string, profile: Profile | undefined): PresenceMember {
+  const avatar = profile?.avatarUrl ?? null
+  return { user_id: userId, username: displayName(profile?.username), avatar, avatar_url: avatar }
+}
+
+/**
+ * `user_joined` when a user's first socket in the room opens, `user_left` when the
+ * last one closes (two tabs are one user). The older client knows both frames.
+ */
+export async function publishPresence (broker: Broker, event: {
+  type: 'user_joined' | 'user_left'
+  roomId: string
+  userId: string
+  profile: Profile | undefined
+  onlineCount: number
+  connectionId: string
+}): Promise<void> {
+  const frame = {
+    type: event.type,
+    room_id: event.roomId,
+    ...presenceMember(event.userId, event.profile),
+    online_count: event.onlineCount,
+    timestamp: new Date().toISOString()
+  }
+  await broker.publish(event.roomId, { data: JSON.stringify(frame), except: event.connectionId })
+}

@@ -1,0 +1,85 @@
+import t from 'tap'
+import { build, connect, listen, until } from './helper'
+
+const joinAlice = { method: 'POST' as const, url: '/rooms/r/join', payload: { user_id: 'alice', username: 'Alice', avatar_url: 'https://example.com/alice.png' } }
+
+t.test('a user with two tabs joins once and leaves once', async (t) => {
+  const { app, wsBase } = await listen(t)
+  await app.inject(joinAlice)
+  const bob = await connect(t, `${wsBase}/ws/r/bob?username=Bob`)
+  const tab1 = await connect(t, `${wsBase}/ws/r/alice`)
+  t.match(await bob.ofType('user_joined'), {
+    type: 'user_joined', room_id: 'r', user_id: 'alice', username: 'Alice',
+    avatar: 'https://example.com/alice.png', avatar_url: 'https://example.com/alice.png', online_count: 2, timestamp: /Z$/
+  })
+  const tab2 = await connect(t, `${wsBase}/ws/r/alice`)
+  await tab2.settle()
+  tab1.socket.close()
+  await tab1.closed
+  await until(() => app.registry.socketsOf('r', 'alice') === 1)
+  await bob.settle()
+  t.same(bob.frames.filter((f) => f.type.startsWith('user_')), [], 'no second join, no leave while a tab is open')
+  tab2.socket.close()
+  t.match(await bob.ofType('user_left'), { user_id: 'alice', username: 'Alice', online_count: 1 })
+})
+
+t.test('presence=1 gets a room_state of who is online first', async (t) => {
+  const { app, wsBase } = await listen(t)
+  await app.inject(joinAlice)
+  const alice = await connect(t, `${wsBase}/ws/r/alice`)
+  await alice.settle()
+  const carol = await connect(t, `${wsBase}/ws/r/carol?username=Carol&presence=1`)
+  const state = await carol.ofType('room_state')
+  t.equal(state.online_count, 2)
+  t.same(state.online.map((m: any) => m.user_id).sort(), ['alice', 'carol'])
+  t.match(state.online.find((m: any) => m.user_id === 'alice'), { username: 'Alice', avatar_url: 'https://example.com/alice.png' })
+  t.equal(state.last_seq, 0)
+})
+
+t.test('without the flag no room_state is sent; EXTENDED_FRAMES sends it to every socket', async (t) => {
+  const plain = await listen(t)
+  const socket = await connect(t, `${plain.wsBase}/ws/r/u`)
+  await socket.settle()
+  t.same(socket.frames, [])
+  const extended = await listen(t, { extendedFrames: true })
+  const other = await connect(t, `${extended.wsBase}/ws/r/u`)
+  t.match(await other.ofType('room_state'), { online_count: 1 })
+})
+
+t.test('GET /rooms/:room_id/users lists members with profiles and an online flag', async (t) => {
+  const { app, wsBase } = await listen(t)
+  await app.inject(joinAlice)
+  await app.inject({ method: 'POST', url: '/rooms/r/join', payload: { user_id: 'dave' } })
+  const alice = await connect(t, `${wsBase}/ws/r/alice`)
+  await alice.settle()
+  const users = (await app.inject('/rooms/r/users')).json()
+  t.same(users.map((u: any) => [u.user_id, u.username, u.online]), [['alice', 'Alice', true], ['dave', 'Anonymous', false]])
+  t.match(users[0], { avatar: 'https://example.com/alice.png', avatar_url: 'https://example.com/alice.png', joined_at: /Z$/ })
+  t.same((await app.inject('/rooms/nowhere/users')).json(), [])
+})
+
+t.test('POST /rooms creates a named room; GET /rooms lists rooms with counts', async (t) => {
+  const { app, wsBase } = await listen(t)
+  const created = await app.inject({ method: 'POST', url: '/rooms', payload: { name: 'General', thumbnail_url: 'https://example.com/g.png' } })
+  t.equal(created.statusCode, 200)
+  const room = created.json()
+  t.match(room, { id: String, name: 'General', created_at: /Z$/, thumbnail_url: 'https://example.com/g.png' })
+  await app.inject({ method: 'POST', url: `/rooms/${room.id}/join`, payload: { user_id: 'alice' } })
+  const socket = await connect(t, `${wsBase}/ws/${room.id}/alice`)
+  socket.send({ content: 'hi' })
+  await socket.ofType('message')
+  await new Promise((resolve) => setTimeout(resolve, 5)) // a later millisecond: activity is ordered by time
+  await app.inject({ method: 'POST', url: '/rooms/adhoc/messages', payload: { user_id: 'x', content: 'y' } })
+  const list = (await app.inject('/rooms')).json()
+  t.same(list.map((r: any) => r.name), ['adhoc', 'General'], 'most recently active first; an ad-hoc room is named by its id')
+  t.match(list[1], { id: room.id, member_count: 1, online_count: 1, last_seq: 1, last_message_at: /Z$/, thumbnail_url: 'https://example.com/g.png' })
+})
+
+t.test('bad room bodies get 400', async (t) => {
+  const app = await build(t)
+  for (const payload of [{}, { name: '' }, { name: 'x'.repeat(101) }, { name: 'ok', thumbnail_url: 'ftp://x' }, { name: 5 }]) {
+    const res = await app.inject({ method: 'POST', url: '/rooms', payload })
+    t.equal(res.statusCode, 400, JSON.stringify(payload))
+  }
+  t.same((await app.inject('/rooms')).json(), [])
+})
