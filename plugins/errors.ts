@@ -5,9 +5,12 @@ import type { FastifyError } from 'fastify'
 import { ChatError } from '../src/chat'
 
 // Bodies are checked strictly (a number is not a user_id); query strings and
-// params arrive as text and are coerced.
-const bodyAjv = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: true, allErrors: false })
-const textAjv = new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: true, allErrors: false })
+// params arrive as text and are coerced. `unicode: false` makes maxLength count
+// UTF-16 units, as TypeBox's checker does for socket frames and ids: one limit,
+// whichever way a value arrives.
+const common = { useDefaults: true, removeAdditional: true, allErrors: false, unicode: false } as const
+const bodyAjv = new Ajv({ ...common, coerceTypes: false })
+const textAjv = new Ajv({ ...common, coerceTypes: true })
 
 export default fp(async function errorsPlugin (fastify) {
   fastify.setValidatorCompiler(({ schema, httpPart }) =>

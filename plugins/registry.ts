@@ -8,5 +8,10 @@ declare module 'fastify' {
 }
 
 export default fp(async function registryPlugin (fastify) {
-  fastify.decorate('registry', createConnectionRegistry({ broker: fastify.broker }))
-}, { name: 'registry', dependencies: ['broker'] })
+  const { broker, store, log } = fastify
+  fastify.decorate('registry', createConnectionRegistry({
+    broker,
+    history: store,
+    onError: (err) => log.error({ err }, 'reading missed messages failed')
+  }))
+}, { name: 'registry', dependencies: ['broker', 'store'] })

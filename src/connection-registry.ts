@@ -1,4 +1,5 @@
 import type { Broker, BrokerListener, Envelope } from './broker'
+import { createRoomSequencer, type History } from './room-sequencer'
 
 /** A local socket, as the registry sees it. */
 export interface Connection {
@@ -18,13 +19,19 @@ interface Room {
   users: Map<string, number>
   listener: BrokerListener
   subscribed: Promise<void>
+  close (): void
 }
 
 /**
  * Room → this instance's sockets. The registry subscribes to the broker for a room
  * while it holds at least one socket there, and delivers what the broker brings.
  */
-export function createConnectionRegistry ({ broker }: { broker: Broker }) {
+export function createConnectionRegistry ({ broker, history, onError = () => {} }: {
+  broker: Broker
+  /** With it, chat messages reach the room in seq order, gaps read from the store. */
+  history?: History
+  onError?: (err: unknown) => void
+}) {
   const rooms = new Map<string, Room>()
   const addresses = new Map<string, number>()
   let count = 0
@@ -69,9 +76,16 @@ export function createConnectionRegistry ({ broker }: { broker: Broker }) {
         // The room's subscription may still be on its way: this socket waits for it too.
         return existing.subscribed
       }
-      const listener: BrokerListener = (envelope) => deliver(connection.roomId, envelope)
-      const subscribed = broker.subscribe(connection.roomId, listener)
-      const room: Room = { connections: new Set([connection]), users: new Map(), listener, subscribed }
+      const { roomId } = connection
+      let listener: BrokerListener = (envelope) => deliver(roomId, envelope)
+      let close = () => {}
+      if (history) {
+        const sequencer = createRoomSequencer({ roomId, history, deliver: listener, onError })
+        listener = sequencer.push
+        close = sequencer.close
+      }
+      const subscribed = broker.subscribe(roomId, listener)
+      const room: Room = { connections: new Set([connection]), users: new Map(), listener, subscribed, close }
       track(connection, 1, room)
       rooms.set(connection.roomId, room)
       try {
@@ -79,6 +93,7 @@ export function createConnectionRegistry ({ broker }: { broker: Broker }) {
       } catch (err) {
         if (rooms.get(connection.roomId) === room) {
           rooms.delete(connection.roomId)
+          room.close()
           for (const c of room.connections) track(c, -1, room)
         }
         throw err
@@ -91,6 +106,7 @@ export function createConnectionRegistry ({ broker }: { broker: Broker }) {
       track(connection, -1, room)
       if (room.connections.size > 0) return
       rooms.delete(connection.roomId)
+      room.close()
       await broker.unsubscribe(connection.roomId, room.listener)
     },
 

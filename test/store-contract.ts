@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import type { Message } from '../src/schemas'
-import type { NewMessage, RoomStore } from '../src/store'
+import type { NewMessage, PageQuery, Profile, RoomStore, RoomSummary } from '../src/store'
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 const AVATAR = 'https://cdn.example.com/a.png'
@@ -9,6 +9,20 @@ const OTHER_AVATAR = 'https://cdn.example.com/b.png'
 function draft (overrides: Partial<NewMessage> = {}): NewMessage {
   return { roomId: 'room-1', userId: 'user-1', username: 'Ada', avatar: AVATAR, content: 'hello', ...overrides }
 }
+
+function draftOnce (clientId: string, overrides: Partial<NewMessage> = {}): NewMessage & { clientId: string } {
+  return { ...draft(overrides), clientId }
+}
+
+/** Appends m1..m`count` one after the other and returns them as appended. */
+async function appendMany (store: RoomStore, count: number, overrides: Partial<NewMessage> = {}): Promise<Message[]> {
+  const messages: Message[] = []
+  for (let i = 1; i <= count; i++) messages.push(await store.append(draft({ content: `m${i}`, ...overrides })))
+  return messages
+}
+
+const seqs = (messages: Message[]) => messages.map((m) => m.seq)
+const ids = (rooms: RoomSummary[]) => rooms.map((r) => r.id)
 
 /** Resolves once the clock has moved past `iso`, so a rewritten timestamp would differ. */
 async function afterTick (iso: string): Promise<void> {
@@ -329,6 +343,342 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
       await store.upsertProfile('room-1', 'user-1', { username: 'Ada' }, 'set')
       t.same(await store.latest('room-1', 10), [])
       t.equal((await store.append(draft())).seq, 1)
+    })
+
+    t.test('page without a cursor returns the newest limit messages, oldest first', async (t) => {
+      const store = await fresh(t)
+      const written = await appendMany(store, 12)
+      t.same(await store.page('room-1', { limit: 5 }), written.slice(7))
+      t.same(await store.page('room-1', { limit: 100 }), written, 'a limit beyond the history returns all of it')
+    })
+
+    t.test('page with beforeSeq returns the limit messages just before it, oldest first', async (t) => {
+      const store = await fresh(t)
+      const written = await appendMany(store, 12)
+      t.same(await store.page('room-1', { limit: 3, beforeSeq: 8 }), written.slice(4, 7))
+      t.same(seqs(await store.page('room-1', { limit: 10, beforeSeq: 4 })), [1, 2, 3], 'fewer than limit near the start')
+      t.same(seqs(await store.page('room-1', { limit: 2, beforeSeq: 100 })), [11, 12], 'a beforeSeq past the end reads from the end')
+    })
+
+    t.test('page with afterSeq returns the limit messages just after it, ascending', async (t) => {
+      const store = await fresh(t)
+      const written = await appendMany(store, 12)
+      t.same(await store.page('room-1', { limit: 3, afterSeq: 4 }), written.slice(4, 7))
+      t.same(seqs(await store.page('room-1', { limit: 10, afterSeq: 9 })), [10, 11, 12], 'fewer than limit near the end')
+      t.same(seqs(await store.page('room-1', { limit: 4, afterSeq: 0 })), [1, 2, 3, 4], 'afterSeq 0 reads from the start')
+    })
+
+    t.test('page with afterSeq and beforeSeq returns the range strictly between them', async (t) => {
+      const store = await fresh(t)
+      const written = await appendMany(store, 12)
+      t.same(await store.page('room-1', { limit: 10, afterSeq: 3, beforeSeq: 8 }), written.slice(3, 7))
+      t.same(seqs(await store.page('room-1', { limit: 2, afterSeq: 3, beforeSeq: 8 })), [4, 5], 'the limit counts forward from afterSeq')
+      t.same(await store.page('room-1', { limit: 10, afterSeq: 5, beforeSeq: 6 }), [], 'adjacent cursors have nothing between')
+      t.same(await store.page('room-1', { limit: 10, afterSeq: 8, beforeSeq: 3 }), [], 'crossed cursors have nothing between')
+    })
+
+    t.test('page cursors past either end return []', async (t) => {
+      const store = await fresh(t)
+      await appendMany(store, 5)
+      t.same(await store.page('room-1', { limit: 10, afterSeq: 5 }), [], 'after the last seq')
+      t.same(await store.page('room-1', { limit: 10, afterSeq: 100 }), [], 'far after the last seq')
+      t.same(await store.page('room-1', { limit: 10, beforeSeq: 1 }), [], 'before the first seq')
+      t.same(await store.page('room-1', { limit: 10, beforeSeq: 0 }), [], 'before seq 0')
+      t.same(await store.page('never-seen', { limit: 10 }), [], 'an unknown room')
+      t.same(await store.page('never-seen', { limit: 10, afterSeq: 0 }), [], 'an unknown room read forward')
+    })
+
+    t.test('a page never crosses rooms', async (t) => {
+      const store = await fresh(t)
+      const written: Record<string, Message[]> = { a: [], b: [] }
+      for (let i = 1; i <= 6; i++) {
+        for (const roomId of ['a', 'b']) written[roomId].push(await store.append(draft({ roomId, content: `${roomId}${i}` })))
+      }
+      t.same(await store.page('a', { limit: 10 }), written.a)
+      t.same(await store.page('b', { limit: 10, beforeSeq: 4 }), written.b.slice(0, 3))
+      t.same(await store.page('a', { limit: 2, afterSeq: 2 }), written.a.slice(2, 4))
+      t.same(await store.page('b', { limit: 10, afterSeq: 1, beforeSeq: 6 }), written.b.slice(1, 5))
+    })
+
+    t.test('paging backwards with beforeSeq walks the whole history exactly once', async (t) => {
+      const store = await fresh(t)
+      const written: Message[] = []
+      for (let i = 1; i <= 57; i++) {
+        written.push(await store.append(draft({ content: `m${i}` })))
+        if (i % 4 === 0) await store.append(draft({ roomId: 'room-2', content: `other ${i}` }))
+      }
+      const pages: Message[][] = []
+      let query: PageQuery = { limit: 10 }
+      // Bounded, so a store that never reaches the start fails instead of looping.
+      for (let i = 0; i < 10; i++) {
+        const page = await store.page('room-1', query)
+        if (page.length === 0) break
+        pages.push(page)
+        query = { limit: 10, beforeSeq: page[0].seq }
+      }
+      t.same(pages.map((page) => page.length), [10, 10, 10, 10, 10, 7])
+      t.same(pages.reverse().flat(), written, 'every message once, in order')
+    })
+
+    t.test('paging forwards with afterSeq walks the whole history exactly once', async (t) => {
+      const store = await fresh(t)
+      const written: Message[] = []
+      for (let i = 1; i <= 57; i++) {
+        written.push(await store.append(draft({ content: `m${i}` })))
+        if (i % 4 === 0) await store.append(draft({ roomId: 'room-2', content: `other ${i}` }))
+      }
+      const pages: Message[][] = []
+      let afterSeq = 0
+      for (let i = 0; i < 10; i++) {
+        const page = await store.page('room-1', { limit: 10, afterSeq })
+        if (page.length === 0) break
+        pages.push(page)
+        afterSeq = page[page.length - 1].seq
+      }
+      t.same(pages.map((page) => page.length), [10, 10, 10, 10, 10, 7])
+      t.same(pages.flat(), written, 'every message once, in order')
+    })
+
+    t.test('an avatar missing at write time is filled from the profile in pages', async (t) => {
+      const store = await fresh(t)
+      await store.append(draft({ avatar: null, content: 'm1' }))
+      await store.append(draft({ userId: 'user-2', avatar: null, content: 'm2' }))
+      await store.append(draft({ avatar: null, content: 'm3' }))
+      await store.upsertProfile('room-1', 'user-1', { avatarUrl: AVATAR }, 'set')
+      const queries: PageQuery[] = [{ limit: 10 }, { limit: 10, beforeSeq: 4 }, { limit: 10, afterSeq: 0 }, { limit: 10, afterSeq: 0, beforeSeq: 4 }]
+      for (const query of queries) {
+        const page = await store.page('room-1', query)
+        t.same(page.map((m) => [m.seq, m.avatar, m.avatar_url]), [[1, AVATAR, AVATAR], [2, null, null], [3, AVATAR, AVATAR]], JSON.stringify(query))
+      }
+    })
+
+    t.test('the first appendOnce creates the message and carries its client_id', async (t) => {
+      const store = await fresh(t)
+      const result = await store.appendOnce(draftOnce('c-1'))
+      t.same(result, {
+        created: true,
+        message: {
+          type: 'message',
+          id: result.message.id,
+          room_id: 'room-1',
+          user_id: 'user-1',
+          username: 'Ada',
+          content: 'hello',
+          avatar: AVATAR,
+          avatar_url: AVATAR,
+          timestamp: result.message.timestamp,
+          seq: 1,
+          client_id: 'c-1'
+        }
+      })
+      t.same(await store.latest('room-1', 10), [result.message], 'history holds it with its client_id')
+    })
+
+    t.test('a retried appendOnce returns the stored message and stores nothing new', async (t) => {
+      const store = await fresh(t)
+      const first = await store.appendOnce(draftOnce('c-1', { content: 'original' }))
+      await afterTick(first.message.timestamp)
+      const retry = await store.appendOnce(draftOnce('c-1', { content: 'retried' }))
+      t.same(retry, { created: false, message: first.message }, 'same id, seq, content and timestamp')
+      t.equal(await store.lastSeq('room-1'), 1, 'no seq was taken')
+      t.same(await store.latest('room-1', 10), [first.message])
+      t.equal((await store.append(draft())).seq, 2, 'the next append follows on')
+    })
+
+    t.test('appendOnce with the same clientId from another user or in another room creates a new message', async (t) => {
+      const store = await fresh(t)
+      const first = await store.appendOnce(draftOnce('c-1'))
+      const otherUser = await store.appendOnce(draftOnce('c-1', { userId: 'user-2' }))
+      const otherRoom = await store.appendOnce(draftOnce('c-1', { roomId: 'room-2' }))
+      const otherClientId = await store.appendOnce(draftOnce('c-2'))
+      t.same([otherUser.created, otherRoom.created, otherClientId.created], [true, true, true])
+      t.match(otherUser.message, { room_id: 'room-1', user_id: 'user-2', seq: 2, client_id: 'c-1' })
+      t.match(otherRoom.message, { room_id: 'room-2', user_id: 'user-1', seq: 1, client_id: 'c-1' })
+      t.match(otherClientId.message, { room_id: 'room-1', user_id: 'user-1', seq: 3, client_id: 'c-2' })
+      t.equal(new Set([first, otherUser, otherRoom, otherClientId].map((r) => r.message.id)).size, 4, 'four distinct messages')
+      t.same(await store.appendOnce(draftOnce('c-1', { userId: 'user-2' })), { created: false, message: otherUser.message }, 'each key retries to its own message')
+      t.same(await store.appendOnce(draftOnce('c-1', { roomId: 'room-2' })), { created: false, message: otherRoom.message })
+      t.same(await store.appendOnce(draftOnce('c-1')), { created: false, message: first.message })
+    })
+
+    t.test('concurrent appendOnce with the same key creates exactly one message', async (t) => {
+      const store = await fresh(t)
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.appendOnce(draftOnce('c-1'))))
+      t.equal(results.filter((r) => r.created).length, 1, 'exactly one created')
+      t.equal(new Set(results.map((r) => r.message.id)).size, 1, 'all the same id')
+      t.same(seqs(results.map((r) => r.message)), Array(10).fill(1))
+      t.equal(await store.lastSeq('room-1'), 1)
+      t.equal((await store.latest('room-1', 100)).length, 1)
+    })
+
+    t.test('a message appended without clientId has no client_id property', async (t) => {
+      const store = await fresh(t)
+      const message = await store.append(draft())
+      t.equal('client_id' in message, false, 'the append result')
+      t.equal('client_id' in (await store.latest('room-1', 1))[0], false, 'latest')
+      t.equal('client_id' in (await store.page('room-1', { limit: 1, afterSeq: 0 }))[0], false, 'page')
+    })
+
+    t.test('seqOf returns the seq of a message of the room by id', async (t) => {
+      const store = await fresh(t)
+      const written: Message[] = []
+      for (let i = 1; i <= 4; i++) {
+        await store.append(draft({ roomId: 'room-2' }))
+        written.push(await store.append(draft({ content: `m${i}` })))
+      }
+      for (const message of written) t.equal(await store.seqOf('room-1', message.id), message.seq, message.content)
+    })
+
+    t.test('seqOf is undefined for an unknown id and for an id from another room', async (t) => {
+      const store = await fresh(t)
+      const here = await store.append(draft())
+      const there = await store.append(draft({ roomId: 'room-2' }))
+      t.equal(await store.seqOf('room-1', '00000000-0000-4000-8000-000000000000'), undefined, 'a well-formed id never issued')
+      t.equal(await store.seqOf('room-1', 'not an id at all'), undefined, 'an arbitrary string')
+      t.equal(await store.seqOf('room-1', there.id), undefined, "room-2's message in room-1")
+      t.equal(await store.seqOf('room-2', here.id), undefined, "room-1's message in room-2")
+      t.equal(await store.seqOf('never-seen', here.id), undefined, 'an unknown room')
+    })
+
+    t.test('lastSeq is 0 for a room never written and creates nothing', async (t) => {
+      const store = await fresh(t)
+      t.equal(await store.lastSeq('never-seen'), 0)
+      t.same(await store.listRooms(10), [], 'no room appeared')
+      t.equal((await store.append(draft({ roomId: 'never-seen' }))).seq, 1, 'the room starts at seq 1 when first written')
+    })
+
+    t.test('lastSeq follows the appends of each room', async (t) => {
+      const store = await fresh(t)
+      await store.append(draft({ roomId: 'a' }))
+      await store.append(draft({ roomId: 'a' }))
+      await store.append(draft({ roomId: 'b' }))
+      t.same([await store.lastSeq('a'), await store.lastSeq('b')], [2, 1])
+      await store.appendOnce(draftOnce('c-1', { roomId: 'a' }))
+      await store.appendOnce(draftOnce('c-1', { roomId: 'a' }))
+      t.same([await store.lastSeq('a'), await store.lastSeq('b')], [3, 1], 'appendOnce counts once')
+      await store.upsertProfile('c', 'user-1', { username: 'Ada' }, 'set')
+      await store.createRoom({ id: 'd', name: 'D', thumbnailUrl: null })
+      t.same([await store.lastSeq('c'), await store.lastSeq('d')], [0, 0], 'rooms without messages')
+    })
+
+    t.test('members lists the profiles of the room, oldest joined first', async (t) => {
+      const store = await fresh(t)
+      const joined: Profile[] = []
+      // Joined in an order that is not the ids' order, so sorting by id would show.
+      for (const userId of ['user-c', 'user-a', 'user-b']) {
+        const { profile } = await store.upsertProfile('room-1', userId, { username: userId }, 'set')
+        joined.push(profile)
+        await afterTick(profile.joinedAt)
+      }
+      const { profile: elsewhere } = await store.upsertProfile('room-2', 'user-z', { username: 'Zed' }, 'set')
+      await store.append(draft({ userId: 'poster-without-profile' }))
+      t.same(await store.members('room-1', 10), joined)
+      const { profile: renamed } = await store.upsertProfile('room-1', 'user-c', { username: 'Cleo' }, 'set')
+      t.same(await store.members('room-1', 10), [renamed, joined[1], joined[2]], 'an update keeps the place and shows the new values')
+      t.same(await store.members('room-2', 10), [elsewhere], 'the other room has only its own')
+    })
+
+    t.test('members returns at most limit, the oldest joined', async (t) => {
+      const store = await fresh(t)
+      const joined: Profile[] = []
+      for (const userId of ['user-d', 'user-c', 'user-b', 'user-a']) {
+        joined.push((await store.upsertProfile('room-1', userId, {}, 'fill')).profile)
+        await afterTick(joined[joined.length - 1].joinedAt)
+      }
+      t.same(await store.members('room-1', 2), joined.slice(0, 2))
+      t.same(await store.members('room-1', 4), joined)
+    })
+
+    t.test('members of an unknown room or of a room with no profiles is []', async (t) => {
+      const store = await fresh(t)
+      await store.upsertProfile('room-2', 'user-1', { username: 'Ada' }, 'set')
+      await store.append(draft())
+      t.same(await store.members('never-seen', 10), [])
+      t.same(await store.members('room-1', 10), [], 'posting a message does not make a member')
+    })
+
+    t.test('createRoom returns the room with an ISO UTC createdAt', async (t) => {
+      const store = await fresh(t)
+      const room = await store.createRoom({ id: 'lobby', name: 'Lobby', thumbnailUrl: AVATAR })
+      t.same(room, { id: 'lobby', name: 'Lobby', thumbnailUrl: AVATAR, createdAt: room.createdAt })
+      t.match(room.createdAt, ISO_UTC)
+      t.equal(new Date(room.createdAt).toISOString(), room.createdAt, 'canonical toISOString() output')
+      const plain = await store.createRoom({ id: 'plain', name: 'Plain', thumbnailUrl: null })
+      t.same(plain, { id: 'plain', name: 'Plain', thumbnailUrl: null, createdAt: plain.createdAt }, 'a room without a thumbnail')
+    })
+
+    t.test('listRooms lists a created room with its summary', async (t) => {
+      const store = await fresh(t)
+      t.same(await store.listRooms(10), [], 'no rooms at first')
+      const room = await store.createRoom({ id: 'lobby', name: 'Lobby', thumbnailUrl: AVATAR })
+      t.same(await store.listRooms(10), [{ ...room, memberCount: 0, lastSeq: 0, lastMessageAt: null }])
+    })
+
+    t.test('listRooms includes rooms created on the fly by append and upsertProfile, without a name', async (t) => {
+      const store = await fresh(t)
+      const message = await store.append(draft({ roomId: 'posted' }))
+      await store.upsertProfile('joined', 'user-1', { username: 'Ada' }, 'set')
+      const rooms = await store.listRooms(10)
+      t.same(ids(rooms).sort(), ['joined', 'posted'])
+      const posted = rooms.find((r) => r.id === 'posted')!
+      const joined = rooms.find((r) => r.id === 'joined')!
+      t.same(posted, { id: 'posted', name: null, thumbnailUrl: null, createdAt: posted.createdAt, memberCount: 0, lastSeq: 1, lastMessageAt: message.timestamp })
+      t.same(joined, { id: 'joined', name: null, thumbnailUrl: null, createdAt: joined.createdAt, memberCount: 1, lastSeq: 0, lastMessageAt: null })
+      t.match(posted.createdAt, ISO_UTC)
+      t.match(joined.createdAt, ISO_UTC)
+    })
+
+    t.test('listRooms counts the profiles of each room and follows its last message', async (t) => {
+      const store = await fresh(t)
+      const room = await store.createRoom({ id: 'lobby', name: 'Lobby', thumbnailUrl: AVATAR })
+      await store.upsertProfile('lobby', 'user-1', { username: 'Ada' }, 'set')
+      await store.upsertProfile('lobby', 'user-2', { username: 'Bea' }, 'set')
+      await store.upsertProfile('lobby', 'user-1', { username: 'Ada again' }, 'set')
+      await store.upsertProfile('elsewhere', 'user-3', { username: 'Cy' }, 'set')
+      const first = await store.append(draft({ roomId: 'lobby' }))
+      await afterTick(first.timestamp)
+      const last = await store.append(draft({ roomId: 'lobby', userId: 'user-9' }))
+      const lobby = (await store.listRooms(10)).find((r) => r.id === 'lobby')
+      t.same(lobby, { ...room, memberCount: 2, lastSeq: 2, lastMessageAt: last.timestamp }, 'name and thumbnail survive the appends')
+    })
+
+    t.test('listRooms puts the most recently active room first', async (t) => {
+      const store = await fresh(t)
+      const older = await store.createRoom({ id: 'older', name: 'Older', thumbnailUrl: null })
+      await afterTick(older.createdAt)
+      const newer = await store.createRoom({ id: 'newer', name: 'Newer', thumbnailUrl: null })
+      await afterTick(newer.createdAt)
+      t.same(ids(await store.listRooms(10)), ['newer', 'older'], 'without messages, the newest room first')
+      const message = await store.append(draft({ roomId: 'older' }))
+      t.same(ids(await store.listRooms(10)), ['older', 'newer'], 'a room that just got a message comes before one created earlier without messages')
+      await afterTick(message.timestamp)
+      const latest = await store.createRoom({ id: 'latest', name: 'Latest', thumbnailUrl: null })
+      await afterTick(latest.createdAt)
+      t.same(ids(await store.listRooms(10)), ['latest', 'older', 'newer'], 'a room created after the last message comes first')
+      await store.append(draft({ roomId: 'newer' }))
+      t.same(ids(await store.listRooms(10)), ['newer', 'latest', 'older'], 'a new message moves its room to the top')
+    })
+
+    t.test('listRooms returns at most limit rooms, the most recently active', async (t) => {
+      const store = await fresh(t)
+      for (let i = 1; i <= 5; i++) {
+        const room = await store.createRoom({ id: `room-${i}`, name: `Room ${i}`, thumbnailUrl: null })
+        await afterTick(room.createdAt)
+      }
+      t.same(ids(await store.listRooms(2)), ['room-5', 'room-4'])
+      t.same(ids(await store.listRooms(10)), ['room-5', 'room-4', 'room-3', 'room-2', 'room-1'])
+    })
+
+    t.test('creating a room with an id already there rejects and keeps the room', async (t) => {
+      const store = await fresh(t)
+      const room = await store.createRoom({ id: 'lobby', name: 'Lobby', thumbnailUrl: null })
+      await t.rejects(store.createRoom({ id: 'lobby', name: 'Other', thumbnailUrl: AVATAR }), 'a created room')
+      await store.append(draft({ roomId: 'posted' }))
+      await t.rejects(store.createRoom({ id: 'posted', name: 'Posted', thumbnailUrl: null }), 'a room created on the fly')
+      const rooms = await store.listRooms(10)
+      t.same(ids(rooms).sort(), ['lobby', 'posted'])
+      t.same(rooms.find((r) => r.id === 'lobby'), { ...room, memberCount: 0, lastSeq: 0, lastMessageAt: null }, 'the first room is unchanged')
+      t.same([rooms.find((r) => r.id === 'posted')?.name, rooms.find((r) => r.id === 'posted')?.lastSeq], [null, 1], 'the room made on the fly is unchanged')
     })
 
     t.test('ping resolves', async (t) => {

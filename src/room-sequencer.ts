@@ -1,0 +1,98 @@
+import type { Envelope } from './broker'
+import type { RoomStore } from './store'
+
+export type History = Pick<RoomStore, 'lastSeq' | 'page'>
+
+// How long a seq may be missing before it is read from the store: long enough for a
+// publish overtaken by a later one to arrive, short enough that nobody notices.
+const GAP_WAIT_MS = 200
+const MAX_PENDING = 10_000
+const MAX_FILL = 1000
+
+/**
+ * Delivers one room's chat messages to this instance in seq order, each once.
+ * With several writers (instances, or concurrent commits to PostgreSQL) messages
+ * can be published out of order, and a publish can be lost (Redis away): a later
+ * seq waits for the earlier ones, and a seq still missing after a moment is read
+ * from the store. Frames without a seq (typing, presence) pass straight through.
+ */
+export function createRoomSequencer (opts: {
+  roomId: string
+  history: History
+  deliver (envelope: Envelope): void
+  onError (err: unknown): void
+}) {
+  const { roomId, history, deliver } = opts
+  let last: number | null = null
+  const pending = new Map<number, Envelope>()
+  let timer: NodeJS.Timeout | undefined
+  let filling = false
+  let closed = false
+
+  // Messages stored before this read are history; those after it are live.
+  const ready = history.lastSeq(roomId).then((seq) => {
+    last = seq
+    drain()
+  })
+
+  function drain (): void {
+    if (last === null) return
+    for (const seq of pending.keys()) if (seq <= last) pending.delete(seq)
+    let next = pending.get(last + 1)
+    while (next) {
+      pending.delete(last + 1)
+      last++
+      deliver(next)
+      next = pending.get(last + 1)
+    }
+    if (pending.size === 0) clearTimeout(timer)
+    else if (pending.size > MAX_PENDING) void fill()
+    else if (!timer && !filling) {
+      timer = setTimeout(() => { void fill() }, GAP_WAIT_MS)
+      timer.unref()
+    }
+  }
+
+  async function fill (): Promise<void> {
+    clearTimeout(timer)
+    timer = undefined
+    if (closed || filling || last === null || pending.size === 0) return
+    filling = true
+    try {
+      const upTo = Math.min(...pending.keys())
+      const missing = await history.page(roomId, { afterSeq: last, beforeSeq: upTo, limit: Math.min(upTo - last - 1, MAX_FILL) })
+      for (const message of missing) {
+        if (message.seq <= last) continue
+        last = message.seq
+        deliver({ data: JSON.stringify(message), seq: message.seq })
+      }
+      // What the store does not have before upTo was never committed: move on.
+      if (missing.length < MAX_FILL) last = Math.max(last, upTo - 1)
+    } catch (err) {
+      opts.onError(err)
+    } finally {
+      filling = false
+    }
+    if (!closed) drain()
+  }
+
+  return {
+    ready,
+    push (envelope: Envelope): void {
+      const { seq } = envelope
+      if (seq === undefined) return deliver(envelope)
+      if (last !== null && seq <= last) return
+      if (last !== null && seq === last + 1 && pending.size === 0) {
+        last = seq
+        return deliver(envelope)
+      }
+      pending.set(seq, envelope)
+      drain()
+    },
+    close (): void {
+      closed = true
+      clearTimeout(timer)
+      pending.clear()
+    }
+  }
+}
