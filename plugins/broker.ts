@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { createInProcessBroker, type Broker } from '../src/broker'
+import { createRedisBroker } from '../src/redis-broker'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -8,7 +9,10 @@ declare module 'fastify' {
 }
 
 export default fp(async function brokerPlugin (fastify) {
-  const broker = createInProcessBroker()
+  const { redisUrl, redisPrefix } = fastify.config
+  const broker = redisUrl === null
+    ? createInProcessBroker()
+    : createRedisBroker({ url: redisUrl, prefix: redisPrefix, log: fastify.log })
   fastify.decorate('broker', broker)
   fastify.addHook('onClose', async () => broker.close())
-}, { name: 'broker' })
+}, { name: 'broker', dependencies: ['config'] })

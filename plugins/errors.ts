@@ -1,21 +1,14 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
-import Ajv from 'ajv'
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import type { FastifyError } from 'fastify'
 import { ChatError } from '../src/chat'
 
-// Bodies are checked strictly (a number is not a user_id); query strings and
-// params arrive as text and are coerced. `unicode: false` makes maxLength count
-// UTF-16 units, as TypeBox's checker does for socket frames and ids: one limit,
-// whichever way a value arrives.
-const common = { useDefaults: true, removeAdditional: true, allErrors: false, unicode: false } as const
-const bodyAjv = new Ajv({ ...common, coerceTypes: false })
-const textAjv = new Ajv({ ...common, coerceTypes: true })
-
+// TypeBox's checker for REST, as for socket frames and ids: one rule (lengths in
+// UTF-16 units, no coercion of bodies) whichever way a value arrives. Query strings
+// and params arrive as text and are converted first.
 export default fp(async function errorsPlugin (fastify) {
-  fastify.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? bodyAjv : textAjv).compile(schema)
-  )
+  fastify.setValidatorCompiler(TypeBoxValidatorCompiler)
 
   fastify.setErrorHandler((err: FastifyError | ChatError, request, reply) => {
     const statusCode = err.statusCode ?? 500

@@ -6,6 +6,7 @@ import {
 } from '../src/schemas'
 
 const DEFAULT_PAGE = 100
+const optionalNumber = (value: string | undefined) => (value === undefined ? undefined : Number(value))
 
 const messages: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store, broker, config } = fastify
@@ -36,9 +37,9 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     const roomId = request.params.room_id
     const { before, after, before_id: beforeId, after_id: afterId } = request.query
     // Pages past the cap are served at the cap rather than refused: the client asks for 100.
-    const limit = Math.min(request.query.limit ?? DEFAULT_PAGE, config.historyMaxLimit)
-    const beforeSeq = beforeId === undefined ? before : await seqOf(roomId, beforeId)
-    const afterSeq = afterId === undefined ? after : await seqOf(roomId, afterId)
+    const limit = Math.min(Number(request.query.limit ?? DEFAULT_PAGE), config.historyMaxLimit)
+    const beforeSeq = beforeId === undefined ? optionalNumber(before) : await seqOf(roomId, beforeId)
+    const afterSeq = afterId === undefined ? optionalNumber(after) : await seqOf(roomId, afterId)
     return store.page(roomId, { limit, beforeSeq, afterSeq })
   })
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { displayName } from '../src/chat'
+import { ChatError, displayName, isStorableText } from '../src/chat'
 import {
   ErrorSchema, JoinBodySchema, JoinReplySchema, MemberSchema, RoomCreateSchema,
   RoomListQuerySchema, RoomParamsSchema, RoomSchema, RoomSummarySchema
@@ -9,9 +9,10 @@ import {
 
 const MAX_MEMBERS = 1000
 const DEFAULT_ROOMS = 100
+const MAX_ROOMS = 500
 
 const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, registry } = fastify
+  const { store, presence } = fastify
 
   fastify.post('/rooms/:room_id/join', {
     schema: {
@@ -22,6 +23,9 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const { room_id: roomId } = request.params
     const { user_id: userId, username, avatar_url: avatarUrl } = request.body
+    if (username && !isStorableText(username)) {
+      throw new ChatError('invalid_username', 'username must be valid Unicode text without NUL characters')
+    }
     // An explicit join sets the profile, but only with real values (DESIGN §1).
     const { created } = await store.upsertProfile(roomId, userId, { username: username?.trim(), avatarUrl }, 'set')
     request.log.info({ roomId, userId, created }, 'user joined room')
@@ -32,14 +36,15 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/rooms', {
     schema: { querystring: RoomListQuerySchema, response: { 200: Type.Array(RoomSummarySchema) } }
   }, async (request) => {
-    const list = await store.listRooms(request.query.limit ?? DEFAULT_ROOMS)
-    return list.map((room) => ({
+    const list = await store.listRooms(Math.min(Number(request.query.limit ?? DEFAULT_ROOMS), MAX_ROOMS))
+    const online = await Promise.all(list.map((room) => presence.online(room.id)))
+    return list.map((room, i) => ({
       id: room.id,
       name: room.name ?? room.id,
       created_at: room.createdAt,
       thumbnail_url: room.thumbnailUrl,
       member_count: room.memberCount,
-      online_count: registry.onlineUsers(room.id).length,
+      online_count: online[i].length,
       last_seq: room.lastSeq,
       last_message_at: room.lastMessageAt
     }))
@@ -48,6 +53,9 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/rooms', {
     schema: { body: RoomCreateSchema, response: { 200: RoomSchema, 400: ErrorSchema } }
   }, async (request) => {
+    if (!isStorableText(request.body.name)) {
+      throw new ChatError('invalid_name', 'name must be valid Unicode text without NUL characters')
+    }
     const room = await store.createRoom({
       id: randomUUID(),
       name: request.body.name.trim(),
@@ -61,7 +69,7 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: { params: RoomParamsSchema, response: { 200: Type.Array(MemberSchema), 400: ErrorSchema } }
   }, async (request) => {
     const roomId = request.params.room_id
-    const online = new Set(registry.onlineUsers(roomId))
+    const online = new Set(await presence.online(roomId))
     const members = await store.members(roomId, MAX_MEMBERS)
     return members.map((member) => ({
       user_id: member.userId,

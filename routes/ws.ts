@@ -13,8 +13,8 @@ const seqValue = (value: unknown) => {
 const flagValue = (value: unknown) => ['1', 'true', 'yes'].includes(String(firstValue(value)))
 
 const ws: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, broker, registry, config, isAllowedOrigin } = fastify
-  const deps = { chat: { store, broker, maxContentLength: config.maxContentLength }, registry, config }
+  const { store, broker, registry, presence, config, isAllowedOrigin } = fastify
+  const deps = { chat: { store, broker, maxContentLength: config.maxContentLength }, registry, presence, config }
 
   fastify.route({
     method: 'GET',

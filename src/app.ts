@@ -1,4 +1,5 @@
-import Fastify, { type FastifyServerOptions } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config'
@@ -10,6 +11,7 @@ import rateLimitPlugin from '../plugins/rate-limit'
 import storePlugin from '../plugins/store'
 import brokerPlugin from '../plugins/broker'
 import registryPlugin from '../plugins/registry'
+import presencePlugin from '../plugins/presence'
 import healthRoutes from '../routes/health'
 import roomRoutes from '../routes/rooms'
 import messageRoutes from '../routes/messages'
@@ -24,6 +26,7 @@ export const parley = fp<{ config: Config }>(async function parley (fastify, { c
   await fastify.register(storePlugin)
   await fastify.register(brokerPlugin)
   await fastify.register(registryPlugin)
+  await fastify.register(presencePlugin)
   await fastify.register(websocketPlugin)
   await fastify.register(healthRoutes)
   await fastify.register(roomRoutes)
@@ -31,8 +34,27 @@ export const parley = fp<{ config: Config }>(async function parley (fastify, { c
   await fastify.register(wsRoutes)
 }, { name: 'parley' })
 
+/**
+ * Errors the router answers before any plugin runs (a malformed percent-encoding,
+ * a path parameter past maxParamLength): the same `{error, message}` shape, and for
+ * a WebSocket upgrade the socket is closed after the answer (no hook would close it).
+ */
+function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  request.log.info({ code: error.code }, error.message)
+  if (request.raw.headers.upgrade !== undefined) {
+    reply.header('connection', 'close')
+    reply.raw.once('finish', () => reply.raw.socket?.destroy())
+  }
+  reply.code(error.statusCode ?? 400).send({
+    error: STATUS_CODES[error.statusCode ?? 400] ?? 'Bad Request',
+    message: error.message,
+    code: error.code
+  })
+}
+
 export async function buildApp (config: Config, opts: FastifyServerOptions = {}) {
   const app = Fastify({
+    frameworkErrors,
     bodyLimit: config.bodyLimitBytes,
     // Ids are checked against their own 128-character rule, with a clear 400.
     routerOptions: { maxParamLength: 512 },

@@ -13,6 +13,8 @@ export interface Broker {
   publish (roomId: string, envelope: Envelope): Promise<void>
   subscribe (roomId: string, listener: BrokerListener): Promise<void>
   unsubscribe (roomId: string, listener: BrokerListener): Promise<void>
+  /** Rejects when the broker cannot deliver to other instances: the readiness check. */
+  ping (): Promise<void>
   close (): Promise<void>
 }
 
@@ -39,6 +41,7 @@ export function createInProcessBroker (): Broker {
       listeners.delete(listener)
       if (listeners.size === 0) rooms.delete(roomId)
     },
+    async ping () {},
     async close () {
       rooms.clear()
     }

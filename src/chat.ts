@@ -38,11 +38,19 @@ const DEFAULT_USERNAME = 'Anonymous'
 const MAX_USERNAME = 64
 const avatarCheck = TypeCompiler.Compile(AvatarUrlSchema)
 
-/** A usable username, or undefined for missing, empty, blank or oversized values. */
+// Text a store cannot keep as given: NUL (PostgreSQL refuses it) and lone UTF-16
+// surrogates (stored as U+FFFD, so history would differ from what was answered).
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+export function isStorableText (value: string): boolean {
+  return !UNSTORABLE.test(value)
+}
+
+/** A usable username, or undefined for missing, empty, blank, oversized or unstorable values. */
 export function cleanUsername (value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined
   const trimmed = value.trim()
-  return trimmed !== '' && trimmed.length <= MAX_USERNAME ? trimmed : undefined
+  return trimmed !== '' && trimmed.length <= MAX_USERNAME && isStorableText(trimmed) ? trimmed : undefined
 }
 
 /** An http(s) avatar URL within limits, or undefined. */
@@ -52,6 +60,9 @@ export function cleanAvatar (value: unknown): string | undefined {
 
 function checkContent (content: string, max: number): void {
   if (content.trim() === '') throw new ChatError('empty_content', 'content must not be empty')
+  if (!isStorableText(content)) {
+    throw new ChatError('invalid_content', 'content must be valid Unicode text without NUL characters')
+  }
   // Cheap test first: a string within max UTF-16 units is within max characters.
   if (content.length > max && [...content].length > max) {
     throw new ChatError('content_too_long', `content must be at most ${max} characters`)

@@ -15,6 +15,8 @@ export const EnvSchema = Type.Object({
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   DATABASE_URL: Type.String({ minLength: 1, default: 'data/parley.db' }),
   REDIS_URL: Type.String({ default: '' }),
+  REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$', default: 'parley' }),
+  PRESENCE_TTL_MS: Type.Integer({ minimum: 300, maximum: 600_000, default: 15_000 }),
   CORS_ORIGINS: Type.String({ default: DEFAULT_CORS_ORIGINS.join(',') }),
   CORS_ORIGIN_PATTERN: Type.String({ default: '' }),
   LOG_LEVEL: Type.String({ default: 'info' }),
@@ -46,8 +48,14 @@ export type Env = Static<typeof EnvSchema>
 export interface Config {
   port: number
   host: string
-  /** A SQLite file path, `:memory:`, or a `sqlite:`/`file:` URL. */
+  /** A postgres:// URL, or a SQLite file path or `:memory:` (a `sqlite:`/`file:` URL is reduced to its path). */
   databaseUrl: string
+  /** Unset: one instance, in-process fan-out. Set: Redis pub/sub and presence across instances. */
+  redisUrl: string | null
+  /** Namespace of Parley's Redis channels and keys; deployments sharing a Redis need distinct ones. */
+  redisPrefix: string
+  /** An instance that stops refreshing its users' presence has them expire after this. */
+  presenceTtlMs: number
   sqliteSynchronous: 'normal' | 'full'
   corsOrigins: string[]
   corsOriginPattern: RegExp | null
@@ -98,14 +106,13 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // ajv says "env/PORT must be integer"; say it the way an operator reads it.
     throw new ConfigError(`invalid configuration: ${(err as Error).message.replace(/env\//g, '')}`)
   }
-  if (parsed.REDIS_URL !== '') {
-    // Refused rather than ignored: an operator who sets it expects rooms shared across instances.
-    throw new ConfigError('invalid configuration: REDIS_URL: Redis fan-out is not supported by this build yet; unset it and run one instance')
-  }
   return {
     port: parsed.PORT,
     host: parsed.HOST,
     databaseUrl: parseDatabaseUrl(parsed.DATABASE_URL),
+    redisUrl: parseRedisUrl(parsed.REDIS_URL),
+    redisPrefix: parsed.REDIS_PREFIX,
+    presenceTtlMs: parsed.PRESENCE_TTL_MS,
     sqliteSynchronous: parsed.SQLITE_SYNCHRONOUS,
     corsOrigins: parseOrigins(parsed.CORS_ORIGINS),
     corsOriginPattern: parsePattern(parsed.CORS_ORIGIN_PATTERN),
@@ -159,12 +166,29 @@ function parseTrustProxy (value: string): boolean | number | string[] {
   return list
 }
 
+export function isPostgresUrl (value: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(value)
+}
+
+function parseRedisUrl (value: string): string | null {
+  if (value.trim() === '') return null
+  if (!/^rediss?:\/\/[^\s]+$/i.test(value.trim())) {
+    throw new ConfigError('invalid configuration: REDIS_URL: expected redis://[user:password@]host:port[/db] or rediss://…')
+  }
+  return value.trim()
+}
+
 function parseDatabaseUrl (value: string): string {
-  if (/^postgres(ql)?:\/\//i.test(value)) {
-    throw new ConfigError('invalid configuration: DATABASE_URL: PostgreSQL is not supported by this build yet; use a SQLite file path')
+  if (isPostgresUrl(value)) {
+    try {
+      new URL(value) // eslint-disable-line no-new
+    } catch {
+      throw new ConfigError('invalid configuration: DATABASE_URL: not a valid postgres:// URL')
+    }
+    return value
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && !/^(sqlite|file):/i.test(value)) {
-    throw new ConfigError(`invalid configuration: DATABASE_URL: unsupported scheme in "${value.split(':')[0]}:"; use a SQLite file path`)
+    throw new ConfigError(`invalid configuration: DATABASE_URL: unsupported scheme in "${value.split(':')[0]}:"; use a SQLite file path or a postgres:// URL`)
   }
   return value.replace(/^(sqlite|file):(\/\/)?/i, '')
 }

@@ -36,6 +36,7 @@ export function createConnectionRegistry ({ broker, history, onError = () => {} 
   const addresses = new Map<string, number>()
   let count = 0
   let drained: Array<() => void> = []
+  const cleanups = new Set<Promise<unknown>>()
 
   function deliver (roomId: string, envelope: Envelope): void {
     const room = rooms.get(roomId)
@@ -144,10 +145,16 @@ export function createConnectionRegistry ({ broker, history, onError = () => {} 
       }
     },
 
-    /** Resolves once every connection has been removed. */
-    drained (): Promise<void> {
-      if (count === 0) return Promise.resolve()
-      return new Promise((resolve) => drained.push(resolve))
+    /** Work a closing connection still does after its removal (presence): drained() waits for it. */
+    settle (work: Promise<unknown>): void {
+      cleanups.add(work)
+      work.finally(() => cleanups.delete(work)).catch(() => {})
+    },
+
+    /** Resolves once every connection has been removed and its cleanup settled. */
+    async drained (): Promise<void> {
+      if (count > 0) await new Promise<void>((resolve) => drained.push(resolve))
+      while (cleanups.size > 0) await Promise.allSettled([...cleanups])
     }
   }
 }

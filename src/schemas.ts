@@ -2,7 +2,8 @@ import { Type, type Static } from '@sinclair/typebox'
 
 // Room and user ids are arbitrary strings (the client falls back to ids such as
 // `mock-1735-abc123`), bounded and free of control characters and slashes.
-const ID_PATTERN = '^[^\\u0000-\\u001F\\u007F/]+$'
+// A lone UTF-16 surrogate is refused too: a store would keep it as U+FFFD.
+const ID_PATTERN = '^(?:[^\\u0000-\\u001F\\u007F/\\uD800-\\uDFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])+$'
 export const IdSchema = Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN })
 export const UsernameSchema = Type.String({ maxLength: 64 })
 export const AvatarUrlSchema = Type.String({ maxLength: 2048, pattern: '^https?://[^\\s]+$' })
@@ -52,11 +53,14 @@ export const IdempotencyHeadersSchema = Type.Object({
   'idempotency-key': Type.Optional(IdSchema)
 })
 
-const Seq = Type.Integer({ minimum: 0 })
+// Whole numbers in a query string, spelled strictly: "1.5" or "1e3" is a 400, not 1.
+export const SeqParamSchema = Type.String({ pattern: '^[0-9]{1,15}$', description: 'a seq: a whole number' })
+export const LimitParamSchema = Type.String({ pattern: '^0*[1-9][0-9]{0,8}$', description: 'a whole number of at least 1' })
+
 export const HistoryQuerySchema = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1 })),
-  before: Type.Optional(Seq),
-  after: Type.Optional(Seq),
+  limit: Type.Optional(LimitParamSchema),
+  before: Type.Optional(SeqParamSchema),
+  after: Type.Optional(SeqParamSchema),
   before_id: Type.Optional(IdSchema),
   after_id: Type.Optional(IdSchema)
 })
@@ -85,7 +89,7 @@ export const RoomSummarySchema = Type.Object({
 })
 
 export const RoomListQuerySchema = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 }))
+  limit: Type.Optional(LimitParamSchema)
 })
 
 export const MemberSchema = Type.Object({

@@ -1,6 +1,8 @@
 import type { WebSocket } from 'ws'
 import type { Connection } from './connection-registry'
 
+const TEXT = { binary: false }
+
 // A close handshake that a stalled peer never completes must not hold the socket.
 const CLOSE_TIMEOUT_MS = 2000
 
@@ -52,7 +54,8 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
       }
       // bufferedAmount counts what ws and the kernel socket still hold for this peer.
       if (socket.bufferedAmount > maxBufferedBytes) return slow()
-      socket.send(data)
+      // A Buffer goes out as a binary frame unless told otherwise; browsers would get a Blob.
+      socket.send(data, TEXT)
     },
     write (data) {
       if (!cut) socket.send(data)

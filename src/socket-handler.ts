@@ -4,6 +4,7 @@ import type { ChatDeps } from './chat'
 import type { Config } from './config'
 import type { ConnectionRegistry } from './connection-registry'
 import { presenceMember, publishPresence } from './presence'
+import type { PresenceTracker } from './presence-tracker'
 import { createSocketConnection, type SocketConnection } from './socket-connection'
 import { createSocketSession, type SessionLogger } from './socket-session'
 
@@ -21,6 +22,7 @@ export interface SocketRequest {
 export interface SocketHandlerDeps {
   chat: ChatDeps
   registry: ConnectionRegistry
+  presence: PresenceTracker
   config: Config
 }
 
@@ -30,7 +32,7 @@ export interface SocketHandlerDeps {
  * cleanup when it closes.
  */
 export function openSocket (socket: WebSocket, request: SocketRequest, deps: SocketHandlerDeps, log: SessionLogger): void {
-  const { chat, registry, config } = deps
+  const { chat, registry, presence, config } = deps
   const { store, broker } = chat
   const { roomId, userId, since } = request
 
@@ -63,14 +65,16 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
   const ready = Promise.all([registered, registry.add(connection)]).then(async ([profile]) => {
     if (request.presence || config.extendedFrames) write(await roomState())
     if (since !== undefined) await recover(since)
-    if (firstForUser) {
-      const onlineCount = registry.onlineUsers(roomId).length
+    // Online anywhere already (another tab, another instance): no second user_joined.
+    if (firstForUser && await presence.enter(roomId, userId)) {
+      const onlineCount = (await presence.online(roomId)).length
       await publishPresence(broker, { type: 'user_joined', roomId, userId, profile, onlineCount, connectionId: connection.id })
     }
   })
 
   async function roomState () {
-    const online = registry.onlineUsers(roomId)
+    const online = await presence.online(roomId)
+    if (!online.includes(userId)) online.push(userId)
     const members = await Promise.all(online.map(async (id) => presenceMember(id, await store.getProfile(roomId, id))))
     return { type: 'room_state', room_id: roomId, online: members, online_count: online.length, last_seq: await store.lastSeq(roomId) }
   }
@@ -107,15 +111,18 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
   socket.on('message', (data, isBinary) => session.handle(data as Buffer, isBinary))
   socket.on('close', (code) => {
     log.info({ code }, 'websocket closed')
-    session.end()
-      .then(() => registry.remove(connection))
+    registry.settle(session.end()
       .then(async () => {
-        if (registry.socketsOf(roomId, userId) > 0) return
-        const onlineCount = registry.onlineUsers(roomId).length
-        const profile = await store.getProfile(roomId, userId)
-        await publishPresence(broker, { type: 'user_left', roomId, userId, profile, onlineCount, connectionId: connection.id })
+        const removed = registry.remove(connection)
+        // The registry counts synchronously: two tabs closing at once, one user_left.
+        if (registry.socketsOf(roomId, userId) === 0 && await ready.then(() => true, () => false) && await presence.leave(roomId, userId)) {
+          const onlineCount = (await presence.online(roomId)).length
+          const profile = await store.getProfile(roomId, userId)
+          await publishPresence(broker, { type: 'user_left', roomId, userId, profile, onlineCount, connectionId: connection.id })
+        }
+        await removed
       })
-      .catch((err) => log.error({ err }, 'websocket cleanup failed'))
+      .catch((err) => log.error({ err }, 'websocket cleanup failed')))
   })
   ready.catch((err) => {
     log.error({ err }, 'websocket registration failed')

@@ -1,5 +1,43 @@
 import t from 'tap'
+import { randomUUID } from 'node:crypto'
 import { createInProcessBroker } from '../src/broker'
+import { createRedisBroker } from '../src/redis-broker'
 import { brokerContract } from './broker-contract'
 
+const quiet = { warn () {}, info () {} }
+
 brokerContract(t, 'in-process', async () => createInProcessBroker())
+
+const redisUrl = process.env.TEST_REDIS_URL
+if (!redisUrl) {
+  t.comment('TEST_REDIS_URL is not set: skipping the Redis broker suite')
+} else {
+  // A fresh prefix per broker: tests never hear each other's rooms.
+  brokerContract(t, 'redis', async () => createRedisBroker({ url: redisUrl, prefix: `test-${randomUUID()}`, log: quiet }))
+
+  t.test('two redis brokers with one prefix are two instances: each hears the other', async (t) => {
+    const prefix = `test-${randomUUID()}`
+    const a = createRedisBroker({ url: redisUrl, prefix, log: quiet })
+    const b = createRedisBroker({ url: redisUrl, prefix, log: quiet })
+    t.teardown(() => Promise.all([a.close(), b.close()]))
+    const got: string[] = []
+    await b.subscribe('room', (envelope) => got.push(`${envelope.seq}:${envelope.except}:${envelope.data}`))
+    await a.ping()
+    await a.publish('room', { data: 'line one\nline two', seq: 7, except: 'conn-1' })
+    await a.publish('room', { data: '{"x":1}' })
+    const deadline = Date.now() + 2000
+    while (got.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    t.same(got, ['7:conn-1:line one\nline two', 'undefined:undefined:{"x":1}'])
+  })
+
+  t.test('a redis broker that cannot reach Redis fails its ping and still delivers locally', async (t) => {
+    const broker = createRedisBroker({ url: 'redis://127.0.0.1:1', prefix: `test-${randomUUID()}`, log: quiet })
+    t.teardown(() => broker.close())
+    const got: string[] = []
+    // subscribe waits for a connection that will not come: do not await it.
+    void broker.subscribe('room', (envelope) => got.push(envelope.data)).catch(() => {})
+    await t.rejects(broker.ping())
+    await broker.publish('room', { data: 'local only' })
+    t.same(got, ['local only'])
+  })
+}

@@ -48,6 +48,9 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     typingTimeoutMs: 6000,
     trustProxy: false,
     recoveryMaxMessages: 1000,
+    redisUrl: null,
+    redisPrefix: 'parley',
+    presenceTtlMs: 15_000,
     extendedFrames: false
   })
   t.same(DEFAULT_CORS_ORIGINS, loadConfig({}).corsOrigins)
@@ -126,8 +129,10 @@ t.test('each bad value throws a ConfigError that names the variable', async (t) 
     ['CORS_ORIGINS', { CORS_ORIGINS: 'https://a.com/path' }],
     ['CORS_ORIGINS', { CORS_ORIGINS: 'https://a.com/' }],
     ['CORS_ORIGIN_PATTERN', { CORS_ORIGIN_PATTERN: '(' }],
-    ['DATABASE_URL', { DATABASE_URL: 'postgres://user:secret@db.internal:5432/parley' }],
-    ['DATABASE_URL', { DATABASE_URL: 'postgresql://user:secret@db.internal/parley' }],
+    ['DATABASE_URL', { DATABASE_URL: 'postgres://user:secret@db.internal:badport/parley' }],
+    ['REDIS_URL', { REDIS_URL: 'localhost:6379' }],
+    ['REDIS_PREFIX', { REDIS_PREFIX: 'has space' }],
+    ['PRESENCE_TTL_MS', { PRESENCE_TTL_MS: '5' }],
     ['DATABASE_URL', { DATABASE_URL: 'mysql://db.internal/parley' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['EXTENDED_FRAMES', { EXTENDED_FRAMES: 'maybe' }],
@@ -150,12 +155,15 @@ t.test('"*" in CORS_ORIGINS is refused because of credentials', async (t) => {
   t.match(refusal(t, { CORS_ORIGINS: '*' })?.message, /CORS_ORIGINS: "\*" cannot be used with credentials/)
 })
 
-t.test('a PostgreSQL DATABASE_URL is refused as not supported yet', async (t) => {
-  t.match(refusal(t, { DATABASE_URL: 'postgres://user:secret@db.internal/parley' })?.message, /DATABASE_URL: PostgreSQL is not supported/)
+t.test('a PostgreSQL DATABASE_URL and a REDIS_URL are kept whole', async (t) => {
+  const config = loadConfig({ DATABASE_URL: 'postgresql://user:secret@db.internal/parley', REDIS_URL: 'redis://default:pw@cache:6379' })
+  t.equal(config.databaseUrl, 'postgresql://user:secret@db.internal/parley')
+  t.equal(config.redisUrl, 'redis://default:pw@cache:6379')
+  t.equal(loadConfig({}).redisUrl, null, 'unset: one instance')
 })
 
 t.test('a refused DATABASE_URL does not echo its credentials', async (t) => {
-  for (const DATABASE_URL of ['postgres://user:secret@db.internal:5432/parley', 'redis://user:secret@cache.internal:6379']) {
+  for (const DATABASE_URL of ['postgres://user:secret@db.internal:badport/parley', 'redis://user:secret@cache.internal:6379']) {
     t.notMatch(refusal(t, { DATABASE_URL })?.message, /secret/, DATABASE_URL)
   }
 })
@@ -207,8 +215,4 @@ t.test('a bad LOG_LEVEL lists the allowed levels', async (t) => {
 t.test('EXTENDED_FRAMES takes the usual spellings of a boolean', async (t) => {
   for (const value of ['1', 'true', 'yes', 'on', 'TRUE']) t.equal(loadConfig({ EXTENDED_FRAMES: value }).extendedFrames, true, value)
   for (const value of ['0', 'false', 'no', 'off']) t.equal(loadConfig({ EXTENDED_FRAMES: value }).extendedFrames, false, value)
-})
-
-t.test('REDIS_URL is refused until Redis fan-out exists, rather than ignored', async (t) => {
-  t.match(refusal(t, { REDIS_URL: 'redis://127.0.0.1:6379' })?.message, /REDIS_URL/)
 })

@@ -17,6 +17,7 @@ function countingBroker () {
       calls.unsubscribe.push(roomId)
       return inner.unsubscribe(roomId, listener)
     },
+    ping: () => inner.ping(),
     close: () => inner.close()
   }
   return { broker, calls }

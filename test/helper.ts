@@ -38,11 +38,14 @@ export async function connect (t: Test, url: string, opts: WebSocket.ClientOptio
 
 export class FrameQueue {
   readonly frames: any[] = []
+  /** Frames that arrived as binary: a browser would get a Blob, so there must be none. */
+  binaryFrames = 0
   private waiters: Array<{ test: (f: any) => boolean, resolve: (f: any) => void }> = []
   closed: Promise<{ code: number, reason: string }>
 
   constructor (readonly socket: WebSocket) {
-    socket.on('message', (data) => {
+    socket.on('message', (data, isBinary) => {
+      if (isBinary) this.binaryFrames++
       const frame = JSON.parse(data.toString())
       this.frames.push(frame)
       this.waiters = this.waiters.filter((w) => {

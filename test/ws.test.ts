@@ -37,6 +37,7 @@ t.test('a chat frame without type is stored and echoed to every socket, the send
   t.match(echo.timestamp, /Z$/)
   const [stored] = await app.store.latest('r', 10)
   t.equal(stored.id, echo.id, 'the broadcast id is the history id')
+  t.equal(alice.binaryFrames + bob.binaryFrames, 0, 'broadcasts are text frames, as a browser needs')
 })
 
 t.test('a chat frame with type "message" is a message too', async (t) => {

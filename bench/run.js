@@ -1,0 +1,751 @@
+#!/usr/bin/env node
+'use strict'
+// npm run bench [-- --quick] [-- --profile] [-- --only fanout,rest,history,capacity]
+//               [-- --no-build] [-- --steps 10000,20000] [-- --sockets 10000] [-- --gen-procs 1]
+//
+// Builds Parley, then measures it against floors in one invocation, on 127.0.0.1 only:
+//   fan-out   Parley vs bench/floor-ws.js (plain ws, no store), stepped offered rate
+//   REST      Parley vs bench/floor-fastify.js (bare Fastify + the same SQLite work)
+//   history   Parley's newest page in rooms of 100, 100k, 1M messages
+//   capacity  10k idle sockets: RSS per socket, connect rate (Parley vs floor-ws)
+// Prints tables and writes bench/results/<timestamp>.json. Every phase is bounded;
+// a global deadline kills whatever is left.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { execFileSync, spawnSync } = require('node:child_process')
+const lib = require('./lib')
+const { limitEnv } = require('./server-env')
+const { historyDb } = require('./history-fill')
+const { summarize, print: printProfile } = require('./profile-summary')
+
+const { ROOT, CACHE, sleep, cpuMs, rssBytes, fmt, table } = lib
+
+// ---------------------------------------------------------------- options
+
+const argv = process.argv.slice(2)
+const flag = (name) => argv.includes(`--${name}`)
+const option = (name) => {
+  const i = argv.indexOf(`--${name}`)
+  return i >= 0 ? argv[i + 1] : undefined
+}
+const QUICK = flag('quick')
+const PROFILE = flag('profile')
+const ONLY = new Set((option('only') || (PROFILE ? 'fanout' : 'fanout,rest,history,capacity')).split(','))
+
+const CONFIG = {
+  mode: PROFILE ? 'profile' : QUICK ? 'quick' : 'full',
+  deadlineMs: PROFILE ? 4 * 60_000 : QUICK ? 4 * 60_000 : 14 * 60_000,
+  fanout: {
+    rooms: 10,
+    socketsPerRoom: 50,
+    sendersPerRoom: 5,
+    contentBytes: 48,
+    // Offered deliveries per second (messages/s × sockets per room).
+    steps: option('steps') ? option('steps').split(',').map(Number)
+      : PROFILE ? [40_000]
+        : QUICK ? [40_000, 80_000]
+          : [20_000, 40_000, 60_000, 80_000, 100_000, 120_000, 140_000, 160_000, 200_000],
+    targetRate: 40_000,
+    warmupMs: QUICK ? 1000 : 2000,
+    measureMs: PROFILE ? 15_000 : QUICK ? 4000 : 8000,
+    drainMs: QUICK ? 2000 : 3000,
+    budgetP99Ms: 50,
+    minDelivered: 0.999,
+    genProcs: Number(option('gen-procs') || 1),
+    retries: QUICK ? 0 : 1
+  },
+  rest: {
+    connections: 10,
+    warmupS: 1,
+    durationS: QUICK ? 3 : 10,
+    pageRoomMessages: 300
+  },
+  history: {
+    warmupMs: QUICK ? 500 : 1000,
+    durationMs: QUICK ? 2000 : 6000,
+    rounds: QUICK ? 2 : 3
+  },
+  capacity: {
+    sockets: Number(option('sockets') || (QUICK ? 2000 : 10_000)),
+    concurrency: 100,
+    rooms: 100,
+    localAddresses: ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'],
+    settleMs: QUICK ? 1500 : 3000
+  },
+  targets: {
+    fanoutCpuRatio: 1.25,
+    fanoutP99Ms: 50,
+    historyRatio: 1.2,
+    capacityRssRatio: 1.6,
+    restRatio: 0.8
+  }
+}
+
+// ---------------------------------------------------------------- file descriptors
+
+function ensureOpenFiles () {
+  const needed = (ONLY.has('capacity') ? CONFIG.capacity.sockets : 0) + 2000
+  const { soft, hard } = lib.openFilesLimit()
+  if (soft >= needed) return
+  if (hard >= needed && !process.env.BENCH_REEXEC) {
+    console.log(`open files: soft limit ${soft} < ${needed}; re-running under ulimit -n ${hard}`)
+    const quoted = process.argv.slice(1).map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')
+    const r = spawnSync('/bin/sh', ['-c', `ulimit -n ${hard} && exec '${process.execPath}' ${quoted}`], {
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_REEXEC: '1' }
+    })
+    process.exit(r.status ?? 1)
+  }
+  const fit = Math.max(100, Math.min(soft, hard) - 2000)
+  console.log(`open files: limit ${soft} (hard ${hard}) is too low for ${CONFIG.capacity.sockets} sockets; ` +
+    `capacity runs with ${fit}. Raise it with \`ulimit -n ${needed}\` (as root, or in /etc/security/limits.conf).`)
+  CONFIG.capacity.sockets = fit
+}
+
+// ---------------------------------------------------------------- servers
+
+const RUN_ID = new Date().toISOString().replace(/[:.]/g, '-')
+const RUN_DIR = path.join(CACHE, `run-${RUN_ID}`)
+const LOG_DIR = path.join(CACHE, 'logs')
+let LIMITS = { env: {}, applied: {}, unknown: [] }
+let serverCount = 0
+
+function startParley ({ dbFile, nodeArgs = [] } = {}) {
+  const n = ++serverCount
+  return lib.startServer({
+    name: 'parley',
+    script: 'dist/src/server.js',
+    nodeArgs,
+    env: {
+      DATABASE_URL: dbFile || path.join(RUN_DIR, `parley-${n}.db`),
+      LOG_LEVEL: 'warn',
+      ...LIMITS.env
+    },
+    logFile: path.join(LOG_DIR, `${RUN_ID}-parley-${n}.log`)
+  })
+}
+
+function startFloorWs ({ nodeArgs = [] } = {}) {
+  const n = ++serverCount
+  return lib.startServer({
+    name: 'floor-ws',
+    script: 'bench/floor-ws.js',
+    nodeArgs,
+    logFile: path.join(LOG_DIR, `${RUN_ID}-floor-ws-${n}.log`)
+  })
+}
+
+function startFloorFastify () {
+  const n = ++serverCount
+  return lib.startServer({
+    name: 'floor-fastify',
+    script: 'bench/floor-fastify.js',
+    env: { DATABASE_URL: path.join(RUN_DIR, `floor-${n}.db`) },
+    logFile: path.join(LOG_DIR, `${RUN_ID}-floor-fastify-${n}.log`)
+  })
+}
+
+/**
+ * Other sessions may share this machine (tests, builds). Waits up to maxMs for the
+ * machine to be nearly idle and returns the busy cores seen in the last second.
+ */
+async function waitForQuiet (label, maxMs = QUICK ? 5000 : 15_000) {
+  const end = Date.now() + maxMs
+  let cores = 0
+  let told = false
+  do {
+    const b0 = lib.machineBusyMs()
+    await sleep(1000)
+    cores = (lib.machineBusyMs() - b0) / 1000
+    if (cores < 0.25) return cores
+    if (!told) {
+      console.log(`  (${label}: the machine is busy with something else, ${cores.toFixed(2)} cores; waiting up to ${maxMs / 1000} s for it to settle)`)
+      told = true
+    }
+  } while (Date.now() < end)
+  console.log(`  (${label}: going ahead with ${cores.toFixed(2)} cores busy elsewhere; figures may be noisy)`)
+  return cores
+}
+
+/** Waits until the server uses under 5% of a core for 250 ms (at most maxMs). */
+async function quiesce (pid, maxMs = 6000) {
+  const end = Date.now() + maxMs
+  while (Date.now() < end) {
+    const c0 = cpuMs(pid)
+    await sleep(250)
+    if (cpuMs(pid) - c0 < 12.5) return
+  }
+}
+
+async function medianRss (pid, samples = 3, gapMs = 300) {
+  const values = []
+  for (let i = 0; i < samples; i++) {
+    if (i) await sleep(gapMs)
+    values.push(rssBytes(pid))
+  }
+  values.sort((a, b) => a - b)
+  return values[Math.floor(values.length / 2)]
+}
+
+// ---------------------------------------------------------------- fan-out
+
+/** Starts one server and its generator process(es), all sockets connected. */
+async function fanoutSetup (kind, { nodeArgs = [] } = {}) {
+  const cfg = CONFIG.fanout
+  const server = kind === 'parley' ? await startParley({ nodeArgs }) : await startFloorWs({ nodeArgs })
+  const rooms = Array.from({ length: cfg.rooms }, (_, i) => `fan-${kind}-${i}`)
+  const procs = Math.max(1, Math.min(cfg.genProcs, cfg.rooms))
+  const run = { kind, server, gens: [], out: { server: kind, serverPid: server.pid, steps: [], connect: [] }, active: true }
+  for (let g = 0; g < procs; g++) {
+    const mine = rooms.filter((_, i) => i % procs === g)
+    const gen = lib.startWorker('fanout-client.js', [String(CONFIG.deadlineMs)])
+    gen.rooms = mine
+    gen.send({
+      cmd: 'init',
+      wsUrl: server.wsUrl,
+      rooms: mine,
+      socketsPerRoom: cfg.socketsPerRoom,
+      sendersPerRoom: cfg.sendersPerRoom,
+      contentBytes: cfg.contentBytes,
+      concurrency: 50,
+      userPrefix: `g${g}`
+    })
+    run.gens.push(gen)
+  }
+  for (const gen of run.gens) {
+    const ready = await gen.next((m) => m.ev === 'ready', 60_000)
+    run.out.connect.push(ready)
+    if (ready.failed > 0) throw new Error(`${kind}: ${ready.failed} fan-out sockets failed to connect: ${ready.failures.join('; ')}`)
+  }
+  return run
+}
+
+async function fanoutTeardown (run) {
+  await Promise.all(run.gens.map((g) => g.exit()))
+  run.out.exit = await run.server.stop()
+  const held = run.out.steps.filter((s) => s.holds)
+  run.out.highestHoldingRate = held.length ? Math.max(...held.map((s) => s.offeredRate)) : 0
+  run.out.atTarget = run.out.steps.find((s) => s.offeredRate === CONFIG.fanout.targetRate) || null
+  return run.out
+}
+
+/**
+ * Parley and the floor run side by side (each with its own generator, only one under
+ * load at a time), and at each offered rate Parley's step is followed by the floor's:
+ * the two figures of a row are minutes apart at most, whatever else the machine does.
+ * A server stops climbing after a step that fails (twice, in a full run) at or above
+ * the target rate.
+ */
+async function fanoutRun ({ nodeArgs = [] } = {}) {
+  const cfg = CONFIG.fanout
+  const runs = []
+  try {
+    for (const kind of ['parley', 'floor']) runs.push(await fanoutSetup(kind, { nodeArgs }))
+    // Parley registers a socket (profile upsert, registry) just after the upgrade.
+    await sleep(500)
+    let stepId = 0
+    for (const rate of cfg.steps) {
+      for (const run of runs) {
+        if (!run.active) continue
+        const { kind, server, gens, out } = run
+        out.ambientCores = out.ambientCores ?? await waitForQuiet(`fan-out ${kind}`)
+        let step = await fanoutStep(server, gens, rate, ++stepId)
+        if (!step.holds && cfg.retries > 0) {
+          // One retry: a neighbour's burst on a shared machine must not end the climb.
+          logStep(kind, step, ' (retrying once)')
+          await quiesce(server.pid)
+          step = await fanoutStep(server, gens, rate, ++stepId)
+          step.retried = true
+        }
+        out.steps.push(step)
+        logStep(kind, step, '')
+        if (!step.holds && rate >= cfg.targetRate) run.active = false
+        await quiesce(server.pid)
+      }
+      if (!runs.some((r) => r.active)) break
+    }
+  } finally {
+    for (const run of runs) await fanoutTeardown(run)
+  }
+  return Object.fromEntries(runs.map((r) => [r.kind, r.out]))
+}
+
+function logStep (kind, step, suffix) {
+  console.log(`  ${kind.padEnd(8)} offered ${fmt(step.offeredRate).padStart(6)}/s: delivered ${step.deliveredRatio.toFixed(4)}, ` +
+    `${fmt(step.deliveriesPerSec)}/s, p50 ${fmt(step.p50Ms)} p99 ${fmt(step.p99Ms)} max ${fmt(step.maxMs)} ms, ` +
+    `server ${fmt(step.serverCpuUsPerDelivery, 3)} µs/delivery (${fmt(step.serverCores)} cores), ` +
+    `generator ${fmt(step.genCores)} cores, others ${fmt(step.otherCores)} cores, RSS ${fmt(step.rssMB, 1)} MB${step.holds ? '' : '  ✗'}` +
+    (step.binaryFrames ? `, ${step.binaryFrames} BINARY frames` : '') +
+    (step.errorFrames ? `, error frames ${JSON.stringify(step.errorCodes)}` : '') +
+    (Object.keys(step.closes).length ? `, closes ${JSON.stringify(step.closes)}` : '') + suffix)
+}
+
+async function fanoutStep (server, gens, rate, stepId) {
+  const cfg = CONFIG.fanout
+  const msgRate = rate / cfg.socketsPerRoom
+  for (const gen of gens) {
+    gen.send({
+      cmd: 'step',
+      step: stepId,
+      msgRate: (msgRate * gen.rooms.length) / cfg.rooms,
+      warmupMs: cfg.warmupMs,
+      measureMs: cfg.measureMs,
+      drainMs: cfg.drainMs
+    })
+  }
+  const timeout = cfg.warmupMs + cfg.measureMs + cfg.drainMs + 20_000
+  for (const gen of gens) await gen.next((m) => m.ev === 'window-start', timeout)
+  const cpu0 = cpuMs(server.pid)
+  const io0 = lib.syscalls(server.pid)
+  const busy0 = lib.machineBusyMs()
+  const self0 = process.cpuUsage()
+  const t0 = performance.now()
+  for (const gen of gens) await gen.next((m) => m.ev === 'drained', timeout)
+  const cpu1 = cpuMs(server.pid)
+  const io1 = lib.syscalls(server.pid)
+  const busy1 = lib.machineBusyMs()
+  const self = process.cpuUsage(self0)
+  const t1 = performance.now()
+  const rss = rssBytes(server.pid)
+  const results = []
+  for (const gen of gens) results.push(await gen.next((m) => m.ev === 'result', 20_000))
+
+  const hist = new Uint32Array(lib.HIST_SIZE)
+  let sentMeasured = 0; let expected = 0; let received = 0; let latMax = 0; let latSum = 0
+  let genCpuMs = 0; let genWallMs = 0; let errorFrames = 0; let stale = 0; let lagMax = 0; let otherFrames = 0; let binaryFrames = 0
+  const closes = {}
+  const errorCodes = {}
+  for (const r of results) {
+    for (let i = 0; i < r.hist.length; i += 2) hist[r.hist[i]] += r.hist[i + 1]
+    sentMeasured += r.sentMeasured
+    expected += r.expected
+    received += r.received
+    latSum += r.latSum
+    latMax = Math.max(latMax, r.latMax)
+    genCpuMs += r.genCpuMs
+    genWallMs = Math.max(genWallMs, r.genWallMs)
+    errorFrames += r.errorFrames
+    stale += r.stale
+    otherFrames += r.otherFrames
+    binaryFrames += r.binaryFrames
+    lagMax = Math.max(lagMax, r.sendLagMaxMs)
+    for (const [code, n] of Object.entries(r.closes)) closes[code] = (closes[code] || 0) + n
+    for (const [code, n] of Object.entries(r.errorCodes)) errorCodes[code] = (errorCodes[code] || 0) + n
+  }
+  const serverCpuMs = cpu1 - cpu0
+  const p99 = lib.histPercentile(hist, received, 99)
+  const deliveredRatio = expected ? received / expected : 0
+  return {
+    offeredRate: rate,
+    offeredMsgPerSec: msgRate,
+    sentMeasured,
+    expected,
+    received,
+    deliveredRatio,
+    deliveriesPerSec: received / (cfg.measureMs / 1000),
+    p50Ms: lib.histPercentile(hist, received, 50),
+    p99Ms: p99,
+    maxMs: latMax,
+    meanMs: received ? latSum / received : NaN,
+    serverCpuMs,
+    serverWindowMs: t1 - t0,
+    serverCores: serverCpuMs / (t1 - t0),
+    serverCpuUsPerDelivery: received ? (serverCpuMs * 1000) / received : NaN,
+    rssMB: rss / 1048576,
+    serverWriteSyscallsPerDelivery: received ? (io1.w - io0.w) / received : NaN,
+    serverReadSyscallsPerMessage: sentMeasured ? (io1.r - io0.r) / sentMeasured : NaN,
+    genCores: genCpuMs / genWallMs,
+    // Whatever else ran on the machine in the window (other sessions' tests, builds).
+    otherCores: Math.max(0, (busy1 - busy0) - serverCpuMs - genCpuMs - (self.user + self.system) / 1000) / (t1 - t0),
+    genSendLagMaxMs: lagMax,
+    errorFrames,
+    errorCodes,
+    // Frames that are not this step's chat messages (presence, pings…): extra work per socket.
+    otherFrames,
+    // The wire format is text frames: a server sending binary ones is not comparable.
+    binaryFrames,
+    stale,
+    closes,
+    holds: deliveredRatio >= cfg.minDelivered && p99 <= cfg.budgetP99Ms
+  }
+}
+
+// ---------------------------------------------------------------- REST
+
+async function restRun (kind) {
+  const cfg = CONFIG.rest
+  const ambient = await waitForQuiet(`REST ${kind}`)
+  const server = kind === 'parley' ? await startParley() : await startFloorFastify()
+  const out = { server: kind, ambientCoresBefore: ambient }
+  try {
+    const agent = new (require('node:http').Agent)({ keepAlive: true, maxSockets: 1 })
+    for (let i = 0; i < cfg.pageRoomMessages; i++) {
+      const res = await lib.httpPostJson(`${server.url}/rooms/rest-page/messages`,
+        { user_id: `user-${i % 20}`, username: `User ${i % 20}`, content: `page message ${i}: the quick brown fox jumps over the lazy dog` }, agent)
+      if (res.status !== 200) throw new Error(`${kind}: prefill POST answered ${res.status}: ${res.body.slice(0, 200)}`)
+    }
+    agent.destroy()
+    const page = await lib.httpGet(`${server.url}/rooms/rest-page/messages?limit=100`)
+    const length = JSON.parse(page.body).length
+    if (length !== 100) throw new Error(`${kind}: GET page returned ${length} messages, not 100`)
+
+    const post = {
+      url: `${server.url}/rooms/rest-post/messages`,
+      method: 'POST',
+      body: JSON.stringify({ user_id: 'poster', username: 'Poster', content: 'hello from autocannon: a typical short chat message' }),
+      connections: cfg.connections
+    }
+    const get = { url: `${server.url}/rooms/rest-page/messages?limit=100`, connections: cfg.connections }
+    const timeout = (cfg.durationS + 30) * 1000
+    await lib.runJson('rest-load.js', [JSON.stringify({ ...post, duration: cfg.warmupS })], timeout)
+    out.post = await lib.runJson('rest-load.js', [JSON.stringify({ ...post, duration: cfg.durationS })], timeout)
+    await quiesce(server.pid)
+    await lib.runJson('rest-load.js', [JSON.stringify({ ...get, duration: cfg.warmupS })], timeout)
+    out.get = await lib.runJson('rest-load.js', [JSON.stringify({ ...get, duration: cfg.durationS })], timeout)
+    out.rssMB = rssBytes(server.pid) / 1048576
+    for (const what of ['post', 'get']) {
+      const r = out[what]
+      console.log(`  ${kind.padEnd(13)} ${what.toUpperCase().padEnd(4)} ${fmt(r.reqPerSec)} req/s, mean ${r.latencyMean} ms, p99 ${r.latencyP99} ms` +
+        (r.non2xx ? `, ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}` : '') + (r.errors ? `, ${r.errors} errors` : ''))
+    }
+  } finally {
+    out.exit = await server.stop()
+  }
+  return out
+}
+
+// ---------------------------------------------------------------- history
+
+async function historyRun () {
+  const cfg = CONFIG.history
+  console.log('  preparing the history database (cached in bench/.cache/)…')
+  const db = await historyDb({ log: console.log })
+  console.log(`  history database: ${path.relative(ROOT, db.file)} (${db.cached ? 'cached' : `built in ${(db.ms / 1000).toFixed(1)} s`})`)
+  const ambient = await waitForQuiet('history')
+  const server = await startParley({ dbFile: db.file })
+  const out = { file: path.relative(ROOT, db.file), cached: db.cached, buildMs: db.ms, ambientCoresBefore: ambient, rooms: [] }
+  try {
+    for (const { roomId, count } of db.rooms) {
+      const url = `${server.url}/rooms/${roomId}/messages?limit=100`
+      const page = JSON.parse((await lib.httpGet(url)).body)
+      if (page.length !== 100 || page[99].seq !== count) throw new Error(`history: ${roomId} page is wrong (${page.length} messages, last seq ${page[99] && page[99].seq})`)
+      out.rooms.push({ roomId, messages: count, rounds: [] })
+    }
+    // Rounds over the rooms in turn, so drift (JIT, caches, a neighbour's load) hits every room alike.
+    const per = Math.round(cfg.durationMs / cfg.rounds)
+    for (let round = 0; round < cfg.rounds; round++) {
+      for (const room of out.rooms) {
+        const url = `${server.url}/rooms/${room.roomId}/messages?limit=100`
+        const warmupMs = round === 0 ? cfg.warmupMs : 200
+        room.rounds.push(await lib.runJson('http-loop.js', [JSON.stringify({ url, warmupMs, durationMs: per })], per + warmupMs + 30_000))
+      }
+    }
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+    for (const room of out.rooms) {
+      const requests = room.rounds.reduce((a, r) => a + r.requests, 0)
+      Object.assign(room, {
+        requests,
+        p50Ms: median(room.rounds.map((r) => r.p50Ms)),
+        p99Ms: median(room.rounds.map((r) => r.p99Ms)),
+        reqPerSec: requests / room.rounds.reduce((a, r) => a + r.requests / r.reqPerSec, 0),
+        non2xx: room.rounds.reduce((a, r) => a + r.non2xx, 0)
+      })
+      console.log(`  ${room.roomId.padEnd(13)} p50 ${fmt(room.p50Ms, 3)} ms, p99 ${fmt(room.p99Ms, 3)} ms, ${fmt(room.reqPerSec)} req/s ` +
+        `(one connection, median of ${cfg.rounds} rounds)` + (room.non2xx ? `, ${room.non2xx} non-2xx` : ''))
+    }
+  } finally {
+    out.exit = await server.stop()
+  }
+  const base = out.rooms[0]
+  for (const r of out.rooms) {
+    r.p50Ratio = r.p50Ms / base.p50Ms
+    r.reqPerSecRatio = base.reqPerSec / r.reqPerSec
+  }
+  return out
+}
+
+// ---------------------------------------------------------------- capacity
+
+async function capacityRun (kind) {
+  const cfg = CONFIG.capacity
+  const ambient = await waitForQuiet(`capacity ${kind}`)
+  const server = kind === 'parley' ? await startParley() : await startFloorWs()
+  const client = lib.startWorker('idle-client.js', [String(CONFIG.deadlineMs)])
+  const out = { server: kind, ambientCoresBefore: ambient }
+  try {
+    const common = { wsUrl: server.wsUrl, concurrency: cfg.concurrency, localAddresses: cfg.localAddresses, rooms: cfg.rooms }
+    // Warm-up: the first sockets pay for lazy compilation and first allocations.
+    client.send({ cmd: 'open', ...common, count: 200, prefix: 'warm' })
+    await client.next((m) => m.ev === 'opened', 60_000)
+    client.send({ cmd: 'close' })
+    await client.next((m) => m.ev === 'closed', 60_000)
+    await quiesce(server.pid)
+    await sleep(1000)
+    const rss0 = await medianRss(server.pid)
+
+    client.send({ cmd: 'open', ...common, count: cfg.sockets, prefix: 'idle' })
+    const opened = await client.next((m) => m.ev === 'opened', 240_000)
+    await quiesce(server.pid)
+    await sleep(cfg.settleMs)
+    const rss1 = await medianRss(server.pid)
+    Object.assign(out, {
+      requested: cfg.sockets,
+      open: opened.open,
+      failed: opened.failed,
+      failures: opened.failures,
+      closes: opened.closes,
+      connectMs: opened.ms,
+      connectPerSec: opened.rate,
+      rssBeforeMB: rss0 / 1048576,
+      rssAfterMB: rss1 / 1048576,
+      rssPerSocketKB: (rss1 - rss0) / opened.open / 1024
+    })
+    console.log(`  ${kind.padEnd(8)} ${opened.open}/${cfg.sockets} idle sockets open (${opened.failed} failed) at ${fmt(opened.rate)}/s; ` +
+      `RSS ${fmt(out.rssBeforeMB, 1)} → ${fmt(out.rssAfterMB, 1)} MB = ${fmt(out.rssPerSocketKB, 2)} KB/socket` +
+      (opened.failures.length ? `; failures: ${opened.failures.join('; ')}` : ''))
+    client.send({ cmd: 'close' })
+    await client.next((m) => m.ev === 'closed', 60_000)
+  } finally {
+    await client.exit()
+    out.exit = await server.stop()
+  }
+  return out
+}
+
+// ---------------------------------------------------------------- profile
+
+async function profileRun () {
+  const dir = path.join(CACHE, 'prof')
+  fs.rmSync(dir, { recursive: true, force: true })
+  fs.mkdirSync(dir, { recursive: true })
+  console.log(`\nprofiling Parley and the floor under fan-out at ${CONFIG.fanout.steps.map((s) => fmt(s)).join(', ')} deliveries/s (node --cpu-prof --cpu-prof-dir=${path.relative(ROOT, dir)})`)
+  const runs = await fanoutRun({ nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] })
+  const results = {}
+  for (const kind of ['parley', 'floor']) {
+    // --cpu-prof names files CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile.
+    const pid = runs[kind].serverPid
+    const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile') && f.split('.').includes(String(pid)))
+    if (!file) throw new Error(`${kind}: no .cpuprofile for pid ${pid} in ${dir} (exit ${JSON.stringify(runs[kind].exit)})`)
+    const summary = summarize(path.join(dir, file), 25)
+    console.log(`\n### ${kind}: top self time under fan-out\n`)
+    console.log(printProfile(summary))
+    results[kind] = { run: runs[kind], profile: { ...summary, file: path.relative(ROOT, summary.file) } }
+  }
+  return results
+}
+
+// ---------------------------------------------------------------- report
+
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : NaN)
+const verdict = (ok) => (ok === null ? '' : ok ? 'pass' : 'FAIL')
+
+function report (results) {
+  const t = CONFIG.targets
+  const sections = []
+
+  if (results.fanout) {
+    const p = results.fanout.parley.atTarget || {}
+    const f = results.fanout.floor.atTarget || {}
+    const row = (name, key, digits, target, ok) => [name, fmt(p[key], digits), fmt(f[key], digits), fmt(ratio(p[key], f[key]), 3), target || '', verdict(ok ?? null)]
+    const cpuRatio = ratio(p.serverCpuUsPerDelivery, f.serverCpuUsPerDelivery)
+    sections.push({
+      title: `Fan-out: ${CONFIG.fanout.rooms} rooms × ${CONFIG.fanout.socketsPerRoom} sockets, ${CONFIG.fanout.sendersPerRoom} senders/room, offered ${fmt(CONFIG.fanout.targetRate)} deliveries/s`,
+      headers: ['Figure', 'Parley', 'Floor (ws)', 'Parley/Floor', 'Target', 'Result'],
+      rows: [
+        row('delivered ratio', 'deliveredRatio', 4, `≥ ${CONFIG.fanout.minDelivered}`, p.deliveredRatio >= CONFIG.fanout.minDelivered),
+        row('deliveries/s', 'deliveriesPerSec', 0),
+        row('latency p50 (ms)', 'p50Ms', 2),
+        row('latency p99 (ms)', 'p99Ms', 2, `Parley ≤ ${t.fanoutP99Ms} ms`, p.p99Ms <= t.fanoutP99Ms),
+        row('latency max (ms)', 'maxMs', 1),
+        row('server CPU per delivery (µs)', 'serverCpuUsPerDelivery', 3, `≤ ${t.fanoutCpuRatio}×`, cpuRatio <= t.fanoutCpuRatio),
+        row('server CPU (cores)', 'serverCores', 2),
+        row('server RSS (MB)', 'rssMB', 1),
+        row('generator CPU (cores)', 'genCores', 2),
+        ['highest offered rate that holds (deliveries/s)', fmt(results.fanout.parley.highestHoldingRate), fmt(results.fanout.floor.highestHoldingRate),
+          fmt(ratio(results.fanout.parley.highestHoldingRate, results.fanout.floor.highestHoldingRate), 3),
+          `delivered ≥ ${CONFIG.fanout.minDelivered}, p99 ≤ ${CONFIG.fanout.budgetP99Ms} ms`, '']
+      ]
+    })
+    const steps = []
+    const rates = [...new Set([...results.fanout.parley.steps, ...results.fanout.floor.steps].map((s) => s.offeredRate))].sort((a, b) => a - b)
+    for (const rate of rates) {
+      for (const kind of ['parley', 'floor']) {
+        const s = results.fanout[kind].steps.find((x) => x.offeredRate === rate)
+        if (!s) continue
+        steps.push([fmt(rate), kind, s.deliveredRatio.toFixed(4), fmt(s.deliveriesPerSec), fmt(s.p50Ms), fmt(s.p99Ms), fmt(s.maxMs, 1),
+          fmt(s.serverCpuUsPerDelivery, 3), fmt(s.serverCores), fmt(s.genCores), fmt(s.otherCores), s.holds ? 'holds' : 'no'])
+      }
+    }
+    sections.push({
+      title: 'Fan-out steps',
+      headers: ['offered/s', 'server', 'delivered', 'deliveries/s', 'p50 ms', 'p99 ms', 'max ms', 'CPU µs/delivery', 'server cores', 'generator cores', 'others cores', 'holds'],
+      rows: steps
+    })
+  }
+
+  if (results.rest) {
+    const p = results.rest.parley
+    const f = results.rest.floor
+    const row = (name, a, b, digits, target, ok) => [name, fmt(a, digits), fmt(b, digits), fmt(ratio(a, b), 3), target || '', verdict(ok ?? null)]
+    const postRatio = ratio(p.post.reqPerSec, f.post.reqPerSec)
+    const getRatio = ratio(p.get.reqPerSec, f.get.reqPerSec)
+    sections.push({
+      title: `REST (autocannon, ${CONFIG.rest.connections} connections, ${CONFIG.rest.durationS} s each)`,
+      headers: ['Figure', 'Parley', 'Floor (Fastify+SQLite)', 'Parley/Floor', 'Target', 'Result'],
+      rows: [
+        row('POST message (req/s)', p.post.reqPerSec, f.post.reqPerSec, 0, `≥ ${t.restRatio}×`, postRatio >= t.restRatio),
+        row('POST latency mean / p99 (ms)', `${p.post.latencyMean} / ${p.post.latencyP99}`, `${f.post.latencyMean} / ${f.post.latencyP99}`),
+        row('GET page of 100 (req/s)', p.get.reqPerSec, f.get.reqPerSec, 0, `≥ ${t.restRatio}×`, getRatio >= t.restRatio),
+        row('GET latency mean / p99 (ms)', `${p.get.latencyMean} / ${p.get.latencyP99}`, `${f.get.latencyMean} / ${f.get.latencyP99}`)
+      ]
+    })
+  }
+
+  if (results.history) {
+    const rooms = results.history.rooms
+    const base = rooms[0]
+    sections.push({
+      title: 'History growth: GET newest page of 100 (Parley, one keep-alive connection)',
+      headers: ['Room', 'p50 (ms)', 'p99 (ms)', 'req/s', 'p50 / 100-msg room', 'Target', 'Result'],
+      rows: rooms.map((r, i) => [
+        `${fmt(r.messages)} messages`, fmt(r.p50Ms, 3), fmt(r.p99Ms, 3), fmt(r.reqPerSec, 0), fmt(r.p50Ms / base.p50Ms, 3),
+        i === rooms.length - 1 ? `≤ ${t.historyRatio}×` : '',
+        i === rooms.length - 1 ? verdict(r.p50Ms / base.p50Ms <= t.historyRatio) : ''
+      ])
+    })
+  }
+
+  if (results.capacity) {
+    const p = results.capacity.parley
+    const f = results.capacity.floor
+    const row = (name, key, digits, target, ok) => [name, fmt(p[key], digits), fmt(f[key], digits), fmt(ratio(p[key], f[key]), 3), target || '', verdict(ok ?? null)]
+    const rssRatio = ratio(p.rssPerSocketKB, f.rssPerSocketKB)
+    sections.push({
+      title: `Capacity: ${fmt(CONFIG.capacity.sockets)} idle sockets`,
+      headers: ['Figure', 'Parley', 'Floor (ws)', 'Parley/Floor', 'Target', 'Result'],
+      rows: [
+        row('sockets open', 'open', 0),
+        row('RSS per idle socket (KB)', 'rssPerSocketKB', 2, `≤ ${t.capacityRssRatio}×`, rssRatio <= t.capacityRssRatio),
+        row('RSS before → after (MB)', 'rssAfterMB', 1),
+        row('connect rate (sockets/s)', 'connectPerSec', 0)
+      ]
+    })
+    sections[sections.length - 1].rows[2] = ['RSS before → after (MB)', `${fmt(p.rssBeforeMB, 1)} → ${fmt(p.rssAfterMB, 1)}`,
+      `${fmt(f.rssBeforeMB, 1)} → ${fmt(f.rssAfterMB, 1)}`, '', '', '']
+  }
+
+  return sections
+}
+
+// ---------------------------------------------------------------- main
+
+function machine () {
+  return {
+    nproc: os.availableParallelism ? os.availableParallelism() : os.cpus().length,
+    cpu: os.cpus()[0] && os.cpus()[0].model,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.type()} ${os.release()}`,
+    clkTck: lib.CLK_TCK,
+    openFiles: lib.openFilesLimit()
+  }
+}
+
+const started = Date.now()
+const results = { startedAt: new Date().toISOString() }
+
+async function main () {
+  ensureOpenFiles()
+  Object.assign(results, { machine: machine(), config: CONFIG })
+  const deadline = setTimeout(() => {
+    console.error(`\nbench: deadline of ${CONFIG.deadlineMs / 1000} s reached; stopping every child and writing what was measured`)
+    lib.killChildren()
+    results.error = 'deadline reached'
+    finish(results, started, 2)
+  }, CONFIG.deadlineMs)
+  deadline.unref()
+
+  console.log(`Parley bench (${CONFIG.mode}): ${results.machine.nproc} cores, node ${process.version}, 127.0.0.1 only`)
+  if (!flag('no-build')) {
+    console.log('building Parley (npm run build)…')
+    try {
+      execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit', timeout: 180_000 })
+    } catch (err) {
+      throw new Error('npm run build failed: the bench measures the built server (dist/); fix the build or pass --no-build to use the last one')
+    }
+  }
+  LIMITS = limitEnv()
+  results.parleyLimitEnv = LIMITS.applied
+  if (LIMITS.error) console.log(`warning: ${LIMITS.error}`)
+  console.log(`Parley limits raised for the bench: ${Object.entries(LIMITS.applied).map(([k, v]) => `${k}=${v}`).join(' ') || '(none found)'}`)
+  if (LIMITS.unknown.length) {
+    console.log(`note: limit-like variables not in bench/server-env.js LIMITS (raised to their maximum): ${LIMITS.unknown.join(', ')}`)
+  }
+  fs.mkdirSync(RUN_DIR, { recursive: true })
+
+  if (PROFILE) {
+    results.profile = await profileRun()
+    return finish(results, started, 0)
+  }
+
+  if (ONLY.has('fanout')) {
+    console.log(`\n== fan-out: ${CONFIG.fanout.rooms} rooms × ${CONFIG.fanout.socketsPerRoom} sockets, ${CONFIG.fanout.sendersPerRoom} senders/room, ` +
+      `steps ${CONFIG.fanout.steps.map((s) => fmt(s)).join(', ')} deliveries/s, ${CONFIG.fanout.measureMs / 1000} s measured each`)
+    results.fanout = await fanoutRun()
+  }
+  if (ONLY.has('rest')) {
+    console.log('\n== REST: POST a message, GET a page of 100 (autocannon)')
+    results.rest = { parley: await restRun('parley'), floor: await restRun('floor') }
+  }
+  if (ONLY.has('history')) {
+    console.log('\n== history growth: newest page of 100 in rooms of 100, 100k and 1M messages')
+    results.history = await historyRun()
+  }
+  if (ONLY.has('capacity')) {
+    console.log(`\n== capacity: ${fmt(CONFIG.capacity.sockets)} idle sockets`)
+    results.capacity = { parley: await capacityRun('parley'), floor: await capacityRun('floor') }
+  }
+  finish(results, started, 0)
+}
+
+let finished = false
+function finish (results, started, code) {
+  if (finished) return
+  finished = true
+  results.durationS = (Date.now() - started) / 1000
+  try {
+    results.summary = report(results)
+    console.log('')
+    for (const s of results.summary) {
+      console.log(`### ${s.title}\n`)
+      console.log(table(s.headers, s.rows))
+      console.log('')
+    }
+  } catch (err) {
+    console.error(`report failed: ${err.stack}`)
+  }
+  const dir = path.join(__dirname, 'results')
+  fs.mkdirSync(dir, { recursive: true })
+  const file = path.join(dir, `${RUN_ID}${CONFIG.mode === 'full' ? '' : `-${CONFIG.mode}`}.json`)
+  fs.writeFileSync(file, JSON.stringify(results, null, 2))
+  fs.rmSync(RUN_DIR, { recursive: true, force: true })
+  console.log(`results: ${path.relative(ROOT, file)} (${results.durationS.toFixed(0)} s)`)
+  process.exit(code)
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    lib.killChildren()
+    fs.rmSync(RUN_DIR, { recursive: true, force: true })
+    process.exit(130)
+  })
+}
+
+main().catch((err) => {
+  console.error(`\nbench failed: ${err.stack || err.message}`)
+  lib.killChildren()
+  results.error = err.message
+  finish(results, started, 1)
+})

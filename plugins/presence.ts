@@ -1,0 +1,31 @@
+import { randomUUID } from 'node:crypto'
+import fp from 'fastify-plugin'
+import { publishPresence } from '../src/presence'
+import { createLocalPresence, createRedisPresence, type PresenceTracker } from '../src/presence-tracker'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    presence: PresenceTracker
+  }
+}
+
+export default fp(async function presencePlugin (fastify) {
+  const { config, broker, store, log } = fastify
+  const presence = config.redisUrl === null
+    ? createLocalPresence()
+    : createRedisPresence({
+      url: config.redisUrl,
+      prefix: config.redisPrefix,
+      instanceId: randomUUID(),
+      ttlMs: config.presenceTtlMs,
+      log,
+      // A user whose instance died: announced by the instance that swept the entry.
+      onExpired: (roomId, userId) => {
+        Promise.all([store.getProfile(roomId, userId), presence.online(roomId)])
+          .then(([profile, online]) => publishPresence(broker, { type: 'user_left', roomId, userId, profile, onlineCount: online.length, connectionId: '' }))
+          .catch((err) => log.warn({ err, roomId, userId }, 'announcing an expired user failed'))
+      }
+    })
+  fastify.decorate('presence', presence)
+  fastify.addHook('onClose', async () => presence.close())
+}, { name: 'presence', dependencies: ['config', 'broker', 'store'] })

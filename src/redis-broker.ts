@@ -1,0 +1,111 @@
+import Redis from 'ioredis'
+import type { Broker, BrokerListener, Envelope } from './broker'
+
+export interface RedisBrokerOptions {
+  url: string
+  /** Channel names are `${prefix}:room:${roomId}`; several deployments can share one Redis. */
+  prefix?: string
+  log: { warn (obj: object, msg: string): void, info (obj: object, msg: string): void }
+}
+
+// An envelope on the wire: "<seq>\n<except>\n<data>", cheaper than JSON inside JSON.
+function encode ({ data, except, seq }: Envelope): string {
+  return `${seq ?? ''}\n${except ?? ''}\n${data}`
+}
+
+function decode (text: string): Envelope {
+  const a = text.indexOf('\n')
+  const b = text.indexOf('\n', a + 1)
+  const envelope: Envelope = { data: text.slice(b + 1) }
+  if (a > 0) envelope.seq = Number(text.slice(0, a))
+  if (b > a + 1) envelope.except = text.slice(a + 1, b)
+  return envelope
+}
+
+/**
+ * Fan-out across instances over Redis pub/sub. Every instance, the publisher
+ * included, delivers what arrives on a room's channel to its own sockets.
+ * While Redis is away a publish is delivered to this instance's sockets only;
+ * the other instances read what they missed from the store when the next seq
+ * shows them the gap (see room-sequencer.ts).
+ */
+export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonly status: string } {
+  const prefix = `${opts.prefix ?? 'parley'}:room:`
+  const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2000)
+  // No offline queue: a publish while Redis is away must fail fast, not pile up.
+  const pub = new Redis(opts.url, { retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true })
+  const sub = new Redis(opts.url, { retryStrategy, lazyConnect: true })
+  const rooms = new Map<string, Set<BrokerListener>>()
+  let down = false
+
+  for (const [name, client] of [['publisher', pub], ['subscriber', sub]] as const) {
+    client.on('error', (err) => {
+      if (!down) opts.log.warn({ err: err.message, connection: name }, 'redis connection lost; retrying')
+      down = true
+    })
+    client.on('ready', () => {
+      if (down) opts.log.info({ connection: name }, 'redis connection restored')
+      down = false
+    })
+  }
+
+  sub.on('message', (channel: string, text: string) => {
+    if (!channel.startsWith(prefix)) return
+    const listeners = rooms.get(channel.slice(prefix.length))
+    if (!listeners) return
+    const envelope = decode(text)
+    for (const listener of listeners) listener(envelope)
+  })
+
+  function deliverLocally (roomId: string, envelope: Envelope): void {
+    for (const listener of rooms.get(roomId) ?? []) listener(envelope)
+  }
+
+  const connected = Promise.all([pub.connect(), sub.connect()])
+  // A first connection that fails is retried by ioredis; ping reports it meanwhile.
+  connected.catch(() => {})
+
+  return {
+    get status () {
+      return pub.status === 'ready' && sub.status === 'ready' ? 'ready' : `publisher ${pub.status}, subscriber ${sub.status}`
+    },
+    async publish (roomId, envelope) {
+      try {
+        await pub.publish(prefix + roomId, encode(envelope))
+      } catch (err) {
+        opts.log.warn({ err: (err as Error).message, roomId }, 'redis publish failed; delivered on this instance only')
+        deliverLocally(roomId, envelope)
+      }
+    },
+    async subscribe (roomId, listener) {
+      let listeners = rooms.get(roomId)
+      if (!listeners) {
+        listeners = new Set()
+        rooms.set(roomId, listeners)
+        listeners.add(listener)
+        // ioredis re-subscribes by itself after a reconnect.
+        await sub.subscribe(prefix + roomId)
+        return
+      }
+      listeners.add(listener)
+    },
+    async unsubscribe (roomId, listener) {
+      const listeners = rooms.get(roomId)
+      if (!listeners) return
+      listeners.delete(listener)
+      if (listeners.size > 0) return
+      rooms.delete(roomId)
+      await sub.unsubscribe(prefix + roomId).catch(() => {})
+    },
+    async ping () {
+      await connected.catch(() => {})
+      if (pub.status !== 'ready' || sub.status !== 'ready') throw new Error(`redis is not ready (${this.status})`)
+      await pub.ping()
+    },
+    async close () {
+      rooms.clear()
+      // quit() flushes what is pending on a live connection; a dead one is just dropped.
+      await Promise.allSettled([pub, sub].map((client) => client.status === 'ready' ? client.quit() : client.disconnect()))
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import t from 'tap'
+import type { Envelope } from '../src/broker'
+import { createRoomSequencer } from '../src/room-sequencer'
+import { createSqliteStore } from '../src/sqlite-store'
+import { until } from './helper'
+
+async function setup (t: { teardown (fn: () => unknown): void }, stored = 0) {
+  const store = createSqliteStore({ filename: ':memory:' })
+  t.teardown(() => store.close())
+  const messages = []
+  for (let i = 0; i < stored; i++) messages.push(await store.append({ roomId: 'r', userId: 'u', username: 'U', avatar: null, content: `m${i + 1}` }))
+  const delivered: Envelope[] = []
+  const errors: unknown[] = []
+  const sequencer = createRoomSequencer({ roomId: 'r', history: store, deliver: (e) => delivered.push(e), onError: (e) => errors.push(e) })
+  t.teardown(() => sequencer.close())
+  await sequencer.ready
+  const seqs = () => delivered.map((e) => e.seq)
+  return { store, sequencer, delivered, seqs, errors }
+}
+
+const envelope = (seq: number): Envelope => ({ data: `{"seq":${seq}}`, seq })
+
+t.test('messages published out of order are delivered in seq order', async (t) => {
+  const { sequencer, seqs } = await setup(t)
+  for (const seq of [2, 3, 1, 5, 4]) sequencer.push(envelope(seq))
+  t.same(seqs(), [1, 2, 3, 4, 5])
+})
+
+t.test('a message delivered twice reaches the room once', async (t) => {
+  const { sequencer, seqs } = await setup(t)
+  for (const seq of [1, 2, 2, 1, 3]) sequencer.push(envelope(seq))
+  t.same(seqs(), [1, 2, 3])
+})
+
+t.test('messages stored before the room was watched are history, not live', async (t) => {
+  const { sequencer, seqs } = await setup(t, 3)
+  sequencer.push(envelope(3))
+  sequencer.push(envelope(4))
+  t.same(seqs(), [4])
+})
+
+t.test('a publish that never arrives is read from the store', async (t) => {
+  const { store, sequencer, delivered, seqs } = await setup(t)
+  for (let i = 1; i <= 3; i++) {
+    const message = await store.append({ roomId: 'r', userId: 'u', username: 'U', avatar: null, content: `m${i}` })
+    if (i !== 2) sequencer.push({ data: JSON.stringify(message), seq: message.seq })
+  }
+  t.same(seqs(), [1], 'seq 3 waits for seq 2')
+  await until(() => delivered.length === 3, 3000)
+  t.same(seqs(), [1, 2, 3])
+  t.match(JSON.parse(delivered[1].data), { content: 'm2', seq: 2 })
+})
+
+t.test('frames without a seq pass straight through', async (t) => {
+  const { sequencer, delivered } = await setup(t)
+  sequencer.push(envelope(2))
+  sequencer.push({ data: 'typing' })
+  t.same(delivered.map((e) => e.data), ['typing'])
+})
