@@ -1,4 +1,6 @@
 import fp from 'fastify-plugin'
+import { isPostgresUrl } from '../src/config'
+import { createPostgresStore } from '../src/postgres-store'
 import { createSqliteStore } from '../src/sqlite-store'
 import type { RoomStore } from '../src/store'
 
@@ -9,8 +11,10 @@ declare module 'fastify' {
 }
 
 export default fp(async function storePlugin (fastify) {
-  const { databaseUrl, sqliteSynchronous } = fastify.config
-  const store = createSqliteStore({ filename: databaseUrl, synchronous: sqliteSynchronous })
+  const { databaseUrl, databaseSchema, sqliteSynchronous } = fastify.config
+  const store = isPostgresUrl(databaseUrl)
+    ? await createPostgresStore({ connectionString: databaseUrl, schema: databaseSchema ?? undefined })
+    : createSqliteStore({ filename: databaseUrl, synchronous: sqliteSynchronous })
   fastify.decorate('store', store)
   fastify.addHook('onClose', async () => store.close())
 }, { name: 'store', dependencies: ['config'] })

@@ -14,6 +14,7 @@ export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   DATABASE_URL: Type.String({ minLength: 1, default: 'data/parley.db' }),
+  DATABASE_SCHEMA: Type.String({ default: '' }),
   REDIS_URL: Type.String({ default: '' }),
   REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$', default: 'parley' }),
   PRESENCE_TTL_MS: Type.Integer({ minimum: 300, maximum: 600_000, default: 15_000 }),
@@ -50,6 +51,8 @@ export interface Config {
   host: string
   /** A postgres:// URL, or a SQLite file path or `:memory:` (a `sqlite:`/`file:` URL is reduced to its path). */
   databaseUrl: string
+  /** PostgreSQL only: the schema Parley's tables live in (created if missing); null: the connection's search_path. */
+  databaseSchema: string | null
   /** Unset: one instance, in-process fan-out. Set: Redis pub/sub and presence across instances. */
   redisUrl: string | null
   /** Namespace of Parley's Redis channels and keys; deployments sharing a Redis need distinct ones. */
@@ -110,6 +113,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     port: parsed.PORT,
     host: parsed.HOST,
     databaseUrl: parseDatabaseUrl(parsed.DATABASE_URL),
+    databaseSchema: parseSchemaName(parsed.DATABASE_SCHEMA),
     redisUrl: parseRedisUrl(parsed.REDIS_URL),
     redisPrefix: parsed.REDIS_PREFIX,
     presenceTtlMs: parsed.PRESENCE_TTL_MS,
@@ -168,6 +172,14 @@ function parseTrustProxy (value: string): boolean | number | string[] {
 
 export function isPostgresUrl (value: string): boolean {
   return /^postgres(ql)?:\/\//i.test(value)
+}
+
+function parseSchemaName (value: string): string | null {
+  if (value === '') return null
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(value)) {
+    throw new ConfigError(`invalid configuration: DATABASE_SCHEMA: "${value}" is not a lower-case PostgreSQL identifier`)
+  }
+  return value
 }
 
 function parseRedisUrl (value: string): string | null {

@@ -48,6 +48,7 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     typingTimeoutMs: 6000,
     trustProxy: false,
     recoveryMaxMessages: 1000,
+    databaseSchema: null,
     redisUrl: null,
     redisPrefix: 'parley',
     presenceTtlMs: 15_000,
