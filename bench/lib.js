@@ -43,14 +43,18 @@ function freePort () {
   })
 }
 
-/** utime+stime of a process in milliseconds, from /proc/<pid>/stat. */
-function cpuMs (pid) {
+/** utime and stime of a process in milliseconds, from /proc/<pid>/stat. */
+function cpuSplit (pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
   // The command name is in parentheses and may hold spaces: split after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const utime = Number(fields[11])
-  const stime = Number(fields[12])
-  return ((utime + stime) * 1000) / CLK_TCK
+  return { user: (Number(fields[11]) * 1000) / CLK_TCK, sys: (Number(fields[12]) * 1000) / CLK_TCK }
+}
+
+/** utime+stime of a process in milliseconds. */
+function cpuMs (pid) {
+  const { user, sys } = cpuSplit(pid)
+  return user + sys
 }
 
 /** Busy CPU time of the whole machine in ms (all cores), from /proc/stat. */
@@ -323,6 +327,7 @@ module.exports = {
   killChildren,
   freePort,
   cpuMs,
+  cpuSplit,
   machineBusyMs,
   syscalls,
   rssBytes,

@@ -8,11 +8,18 @@ declare module 'fastify' {
   }
 }
 
+const CONNECT_WAIT_MS = 5000
+
 export default fp(async function brokerPlugin (fastify) {
   const { redisUrl, redisPrefix } = fastify.config
-  const broker = redisUrl === null
-    ? createInProcessBroker()
-    : createRedisBroker({ url: redisUrl, prefix: redisPrefix, log: fastify.log })
+  let broker: Broker = createInProcessBroker()
+  if (redisUrl !== null) {
+    const redis = createRedisBroker({ url: redisUrl, prefix: redisPrefix, log: fastify.log })
+    // Start serving without Redis if it is not there (readiness says so), but give it a
+    // moment first: a publish before the connection would reach this instance only.
+    if (!await redis.ready(CONNECT_WAIT_MS)) fastify.log.warn('redis is not reachable yet; starting degraded (see /health)')
+    broker = redis
+  }
   fastify.decorate('broker', broker)
   fastify.addHook('onClose', async () => broker.close())
 }, { name: 'broker', dependencies: ['config'] })

@@ -58,7 +58,9 @@ export interface RedisPresenceOptions {
  */
 export function createRedisPresence (opts: RedisPresenceOptions): PresenceTracker {
   const prefix = `${opts.prefix ?? 'parley'}:presence:`
-  const redis = new Redis(opts.url, { retryStrategy: (n) => Math.min(n * 200, 2000), enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+  // Commands wait for a (re)connection for one retry at most, then fail: presence
+  // degrades while Redis is away, nothing piles up.
+  const redis = new Redis(opts.url, { retryStrategy: (n) => Math.min(n * 200, 2000), maxRetriesPerRequest: 1 })
   redis.on('error', () => {})
   const local = new Map<string, Set<string>>()
   const member = (userId: string) => `${userId}\n${opts.instanceId}`

@@ -29,7 +29,7 @@ function decode (text: string): Envelope {
  * the other instances read what they missed from the store when the next seq
  * shows them the gap (see room-sequencer.ts).
  */
-export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonly status: string } {
+export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonly status: string, ready (ms: number): Promise<boolean> } {
   const prefix = `${opts.prefix ?? 'parley'}:room:`
   const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2000)
   // No offline queue: a publish while Redis is away must fail fast, not pile up.
@@ -66,6 +66,15 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
   connected.catch(() => {})
 
   return {
+    /** Waits up to `ms` for both connections; false if Redis is not there yet (it keeps retrying). */
+    async ready (ms) {
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms) })
+      const up = connected.then(() => true, () => false)
+      const result = await Promise.race([up, timeout])
+      clearTimeout(timer)
+      return result
+    },
     get status () {
       return pub.status === 'ready' && sub.status === 'ready' ? 'ready' : `publisher ${pub.status}, subscriber ${sub.status}`
     },

@@ -29,11 +29,23 @@ export function createRoomSequencer (opts: {
   let filling = false
   let closed = false
 
-  // Messages stored before this read are history; those after it are live.
-  const ready = history.lastSeq(roomId).then((seq) => {
-    last = seq
-    drain()
-  })
+  // Where the room's live stream starts. What arrived while this was read came in on
+  // the subscription, so it is live too, whatever its seq: delivered in order.
+  async function start (): Promise<void> {
+    for (let attempt = 0; !closed; attempt++) {
+      try {
+        const stored = await history.lastSeq(roomId)
+        const early = [...pending.keys()].sort((a, b) => a - b)
+        last = early.length > 0 ? Math.min(stored, early[0] - 1) : stored
+        drain()
+        return
+      } catch (err) {
+        opts.onError(err)
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)).unref())
+      }
+    }
+  }
+  const ready = start()
 
   function drain (): void {
     if (last === null) return

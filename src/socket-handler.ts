@@ -5,6 +5,7 @@ import type { Config } from './config'
 import type { ConnectionRegistry } from './connection-registry'
 import { presenceMember, publishPresence } from './presence'
 import type { PresenceTracker } from './presence-tracker'
+import type { Profile } from './store'
 import { createSocketConnection, type SocketConnection } from './socket-connection'
 import { createSocketSession, type SessionLogger } from './socket-session'
 
@@ -66,14 +67,23 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
     if (request.presence || config.extendedFrames) write(await roomState())
     if (since !== undefined) await recover(since)
     // Online anywhere already (another tab, another instance): no second user_joined.
-    if (firstForUser && await presence.enter(roomId, userId)) {
-      const onlineCount = (await presence.online(roomId)).length
-      await publishPresence(broker, { type: 'user_joined', roomId, userId, profile, onlineCount, connectionId: connection.id })
-    }
+    if (firstForUser) await announce('user_joined', profile)
   })
 
+  /** Presence is best effort: with Redis away the socket still chats, and says so in the log. */
+  async function announce (type: 'user_joined' | 'user_left', profile: Profile | undefined): Promise<void> {
+    try {
+      const changed = type === 'user_joined' ? await presence.enter(roomId, userId) : await presence.leave(roomId, userId)
+      if (!changed) return
+      const onlineCount = (await presence.online(roomId)).length
+      await publishPresence(broker, { type, roomId, userId, profile, onlineCount, connectionId: connection.id })
+    } catch (err) {
+      log.warn({ err }, `presence update failed (${type})`)
+    }
+  }
+
   async function roomState () {
-    const online = await presence.online(roomId)
+    const online = await presence.online(roomId).catch(() => registry.onlineUsers(roomId))
     if (!online.includes(userId)) online.push(userId)
     const members = await Promise.all(online.map(async (id) => presenceMember(id, await store.getProfile(roomId, id))))
     return { type: 'room_state', room_id: roomId, online: members, online_count: online.length, last_seq: await store.lastSeq(roomId) }
@@ -115,10 +125,8 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
       .then(async () => {
         const removed = registry.remove(connection)
         // The registry counts synchronously: two tabs closing at once, one user_left.
-        if (registry.socketsOf(roomId, userId) === 0 && await ready.then(() => true, () => false) && await presence.leave(roomId, userId)) {
-          const onlineCount = (await presence.online(roomId)).length
-          const profile = await store.getProfile(roomId, userId)
-          await publishPresence(broker, { type: 'user_left', roomId, userId, profile, onlineCount, connectionId: connection.id })
+        if (registry.socketsOf(roomId, userId) === 0 && await ready.then(() => true, () => false)) {
+          await announce('user_left', await store.getProfile(roomId, userId))
         }
         await removed
       })

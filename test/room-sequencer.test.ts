@@ -57,3 +57,22 @@ t.test('frames without a seq pass straight through', async (t) => {
   sequencer.push({ data: 'typing' })
   t.same(delivered.map((e) => e.data), ['typing'])
 })
+
+t.test('messages that arrive while the start is still being read are live and delivered', async (t) => {
+  const store = createSqliteStore({ filename: ':memory:' })
+  t.teardown(() => store.close())
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  // The start is read slowly (a busy database): meanwhile seq 1 and 2 are stored and arrive.
+  const slow = { page: store.page, lastSeq: async (roomId: string) => { await gate; return store.lastSeq(roomId) } }
+  const delivered: Envelope[] = []
+  const sequencer = createRoomSequencer({ roomId: 'r', history: slow, deliver: (e) => delivered.push(e), onError: () => {} })
+  t.teardown(() => sequencer.close())
+  for (let i = 1; i <= 2; i++) {
+    const message = await store.append({ roomId: 'r', userId: 'u', username: 'U', avatar: null, content: `m${i}` })
+    sequencer.push({ data: JSON.stringify(message), seq: message.seq })
+  }
+  release()
+  await sequencer.ready
+  t.same(delivered.map((e) => e.seq), [1, 2])
+})

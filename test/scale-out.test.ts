@@ -1,8 +1,9 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
+import { spawn, spawnSync } from 'node:child_process'
 import pg from 'pg'
 import { connect, listen, until } from './helper'
-import { startServer } from './child-server'
+import { freePort, startServer } from './child-server'
 
 const databaseUrl = process.env.TEST_DATABASE_URL
 const redisUrl = process.env.TEST_REDIS_URL
@@ -67,7 +68,7 @@ function scaleOut (databaseUrl: string, redisUrl: string): void {
     alice.send({ type: 'typing_start' })
     t.match(await bob.ofType('typing_start'), { user_id: 'alice', username: 'Alice' })
     t.same(alice.frames.filter((f) => f.type === 'user_joined'), [], 'no second user_joined for a second tab on another instance')
-    const users = await (await fetch(`${b.base}/rooms/r/users`)).json()
+    const users = await (await fetch(`${b.base}/rooms/r/users`)).json() as any[]
     t.same(users.filter((u: any) => u.online).map((u: any) => u.user_id).sort(), ['alice', 'bob'])
     bob.socket.close()
     await bob.closed
@@ -91,6 +92,7 @@ function scaleOut (databaseUrl: string, redisUrl: string): void {
     t.match(await resumed.ofType('recovery'), { status: 'complete', since: 5, last_seq: 10, replayed: 5 })
     await post(a.base, 'r', { user_id: 'w', content: 'm11' })
     await until(() => resumed.frames.some((f) => f.content === 'm11'), 5000)
+      .catch((err) => t.fail(`m11 never came: ${resumed.frames.map((f) => f.seq)} ${err} A: ${(a.app.broker as any).status} B: ${(b.app.broker as any).status} B rooms ${b.app.registry.roomCount} conns ${b.app.registry.connectionCount}`))
     t.same(resumed.frames.filter((f) => f.type === 'message').map((f) => f.seq), [6, 7, 8, 9, 10, 11])
   })
 
@@ -145,13 +147,10 @@ function scaleOut (databaseUrl: string, redisUrl: string): void {
 }
 
 if (databaseUrl && process.env.TEST_REDIS_URL) {
-  t.test('while Redis is away, messages are stored and delivered locally; when it returns the other instance catches up in order', async (t) => {
-    const { spawn, spawnSync } = await import('node:child_process')
-    if (spawnSync('redis-server', ['--version']).status !== 0) {
-      t.skip('redis-server is not installed here')
-      return
-    }
-    const { freePort } = await import('./child-server')
+  const canRunRedis = spawnSync('redis-server', ['--version']).status === 0
+  t.test('while Redis is away, messages are stored and delivered locally; when it returns the other instance catches up in order', {
+    skip: canRunRedis ? false : 'redis-server is not installed here'
+  }, async (t) => {
     const port = await freePort()
     const startRedis = async () => {
       const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
