@@ -776,6 +776,17 @@ function finish (results, started, code) {
       console.log(table(s.headers, s.rows))
       console.log('')
     }
+    if (results.fanout) {
+      // This machine may be shared: say how much else ran while the fan-out was measured.
+      const others = ['parley', 'floor'].flatMap((k) => results.fanout[k].steps.map((st) => st.otherCores))
+      results.noise = {
+        fanoutOtherCoresMean: others.reduce((a, b) => a + b, 0) / others.length,
+        fanoutOtherCoresMax: Math.max(...others)
+      }
+      console.log(`CPU used by other processes during the fan-out steps: mean ${fmt(results.noise.fanoutOtherCoresMean)} cores, ` +
+        `max ${fmt(results.noise.fanoutOtherCoresMax)} cores, of ${results.machine.nproc}` +
+        (results.noise.fanoutOtherCoresMean > 0.25 ? ' (a busy machine: treat latencies and ceilings as noisy)' : ''))
+    }
   } catch (err) {
     console.error(`report failed: ${err.stack}`)
   }
