@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import type { Message } from './schemas'
-import { mergeProfile, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
+import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
 
 export interface PostgresStoreOptions {
   connectionString: string
@@ -140,7 +140,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       values: [message.roomId, new Date().toISOString(), id, message.userId, message.username,
         message.content, message.avatar, message.clientId ?? null]
     })
-    return toMessage({ ...message, id, seq: Number(row.seq), timestamp: row.created_at.toISOString() })
+    return wireMessage({ ...message, id, seq: Number(row.seq), timestamp: row.created_at.toISOString() })
   }
 
   async function selectByClientId (message: NewMessage & { clientId: string }): Promise<Message | undefined> {
@@ -311,37 +311,18 @@ function unchanged (current: Profile, merged: { username: string | null, avatarU
   return current.username === merged.username && current.avatarUrl === merged.avatarUrl
 }
 
-function toMessage (m: NewMessage & { id: string, seq: number, timestamp: string }): Message {
-  const message: Message = {
-    type: 'message',
-    id: m.id,
-    room_id: m.roomId,
-    user_id: m.userId,
-    username: m.username,
-    content: m.content,
-    avatar: m.avatar,
-    avatar_url: m.avatar,
-    timestamp: m.timestamp,
-    seq: m.seq
-  }
-  if (m.clientId !== undefined) message.client_id = m.clientId
-  return message
-}
-
 function fromMessageRow (row: MessageRow): Message {
-  return {
-    type: 'message',
+  return wireMessage({
     id: row.id,
-    room_id: row.room_id,
-    user_id: row.user_id,
+    seq: Number(row.seq),
+    timestamp: row.created_at.toISOString(),
+    roomId: row.room_id,
+    userId: row.user_id,
     username: row.username,
     content: row.content,
     avatar: row.avatar,
-    avatar_url: row.avatar,
-    timestamp: row.created_at.toISOString(),
-    seq: Number(row.seq),
-    ...(row.client_id === null ? {} : { client_id: row.client_id })
-  }
+    clientId: row.client_id ?? undefined
+  })
 }
 
 function fromProfileRow (row: ProfileRow): Profile {

@@ -3,7 +3,7 @@ import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import Database from 'better-sqlite3'
 import type { Message } from './schemas'
-import { mergeProfile, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
+import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -147,7 +147,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
       created_at: timestamp,
       client_id: message.clientId ?? null
     })
-    return toMessage({ ...message, id, seq, timestamp })
+    return wireMessage({ ...message, id, seq, timestamp })
   })
 
   // Check and insert in one transaction: two concurrent retries cannot both insert.
@@ -252,37 +252,18 @@ function migrate (db: Database.Database): void {
   }).immediate()
 }
 
-function toMessage (m: NewMessage & { id: string, seq: number, timestamp: string }): Message {
-  const message: Message = {
-    type: 'message',
-    id: m.id,
-    room_id: m.roomId,
-    user_id: m.userId,
-    username: m.username,
-    content: m.content,
-    avatar: m.avatar,
-    avatar_url: m.avatar,
-    timestamp: m.timestamp,
-    seq: m.seq
-  }
-  if (m.clientId !== undefined) message.client_id = m.clientId
-  return message
-}
-
 function fromMessageRow (row: MessageRow): Message {
-  return {
-    type: 'message',
+  return wireMessage({
     id: row.id,
-    room_id: row.room_id,
-    user_id: row.user_id,
+    seq: row.seq,
+    timestamp: row.created_at,
+    roomId: row.room_id,
+    userId: row.user_id,
     username: row.username,
     content: row.content,
     avatar: row.avatar,
-    avatar_url: row.avatar,
-    timestamp: row.created_at,
-    seq: row.seq,
-    ...(row.client_id === null ? {} : { client_id: row.client_id })
-  }
+    clientId: row.client_id ?? undefined
+  })
 }
 
 function fromProfileRow (row: ProfileRow): Profile {

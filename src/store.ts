@@ -91,3 +91,21 @@ export function mergeProfile (current: ProfileValues | undefined, values: Profil
     avatarUrl: pick(current?.avatarUrl, values.avatarUrl)
   }
 }
+
+/** The one message shape (DESIGN §1), from a stored message: every store builds it here. */
+export function wireMessage (m: NewMessage & { id: string, seq: number, timestamp: string }): Message {
+  const message: Message = {
+    type: 'message',
+    id: m.id,
+    room_id: m.roomId,
+    user_id: m.userId,
+    username: m.username,
+    content: m.content,
+    avatar: m.avatar,
+    avatar_url: m.avatar,
+    timestamp: m.timestamp,
+    seq: m.seq
+  }
+  if (m.clientId !== undefined) message.client_id = m.clientId
+  return message
+}
