@@ -9,7 +9,7 @@ const DEFAULT_PAGE = 100
 const optionalNumber = (value: string | undefined) => (value === undefined ? undefined : Number(value))
 
 const messages: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, broker, config } = fastify
+  const { store, broker, config, authorize } = fastify
   const chat = { store, broker, maxContentLength: config.maxContentLength }
 
   fastify.post('/rooms/:room_id/messages', {
@@ -21,6 +21,7 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const { user_id: userId, username, content, client_id: bodyClientId } = request.body
+    authorize(request, userId)
     // A retry (same client_id, or Idempotency-Key) answers the message stored the first time.
     const clientId = bodyClientId ?? request.headers['idempotency-key']
     const { message } = await sendMessage(chat, { roomId: request.params.room_id, userId, username, content, clientId })

@@ -12,7 +12,7 @@ const DEFAULT_ROOMS = 100
 const MAX_ROOMS = 500
 
 const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, presence } = fastify
+  const { store, presence, authorize } = fastify
 
   fastify.post('/rooms/:room_id/join', {
     schema: {
@@ -23,6 +23,7 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const { room_id: roomId } = request.params
     const { user_id: userId, username, avatar_url: avatarUrl } = request.body
+    authorize(request, userId)
     if (username && !isStorableText(username)) {
       throw new ChatError('invalid_username', 'username must be valid Unicode text without NUL characters')
     }
@@ -53,6 +54,7 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/rooms', {
     schema: { body: RoomCreateSchema, response: { 200: RoomSchema, 400: ErrorSchema } }
   }, async (request) => {
+    authorize(request)
     if (!isStorableText(request.body.name)) {
       throw new ChatError('invalid_name', 'name must be valid Unicode text without NUL characters')
     }

@@ -13,7 +13,7 @@ const seqValue = (value: unknown) => {
 const flagValue = (value: unknown) => ['1', 'true', 'yes'].includes(String(firstValue(value)))
 
 const ws: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, broker, registry, presence, config, isAllowedOrigin } = fastify
+  const { store, broker, registry, presence, config, auth, isAllowedOrigin } = fastify
   const deps = { chat: { store, broker, maxContentLength: config.maxContentLength }, registry, presence, config }
 
   fastify.route({
@@ -41,6 +41,14 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
         // 4004 makes the client stop reconnecting: this URL can never succeed.
         log.info('websocket refused: invalid room or user id')
         return socket.close(4004, 'invalid room or user id')
+      }
+      if (auth !== null) {
+        // Policy, not "never": 1008 lets the client reconnect once it has a fresh token.
+        const subject = auth.subject(typeof firstValue(query.token) === 'string' ? firstValue(query.token) : undefined)
+        if (subject instanceof Error || subject !== userId) {
+          log.warn({ reason: subject instanceof Error ? subject.message : `token is for ${subject}` }, 'websocket refused: token')
+          return socket.close(1008, subject instanceof Error ? subject.message : 'the token is not for this user')
+        }
       }
       if (registry.connections(roomId).size >= config.maxSocketsPerRoom) {
         log.warn({ limit: config.maxSocketsPerRoom }, 'websocket refused: room is full')

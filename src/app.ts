@@ -11,6 +11,7 @@ import rateLimitPlugin from '../plugins/rate-limit'
 import storePlugin from '../plugins/store'
 import brokerPlugin from '../plugins/broker'
 import registryPlugin from '../plugins/registry'
+import authPlugin from '../plugins/auth'
 import presencePlugin from '../plugins/presence'
 import healthRoutes from '../routes/health'
 import roomRoutes from '../routes/rooms'
@@ -23,6 +24,7 @@ export const parley = fp<{ config: Config }>(async function parley (fastify, { c
   await fastify.register(errorsPlugin)
   await fastify.register(corsPlugin)
   await fastify.register(rateLimitPlugin)
+  await fastify.register(authPlugin)
   await fastify.register(storePlugin)
   await fastify.register(brokerPlugin)
   await fastify.register(registryPlugin)

@@ -40,6 +40,7 @@ export const EnvSchema = Type.Object({
   TYPING_THROTTLE_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 2000 }),
   TYPING_TIMEOUT_MS: Type.Integer({ minimum: 500, maximum: 600_000, default: 6000 }),
   TRUST_PROXY: Type.String({ default: 'false' }),
+  AUTH_SECRET: Type.String({ default: '' }),
   RECOVERY_MAX_MESSAGES: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
   EXTENDED_FRAMES: Type.String({ default: 'false' }),
   SQLITE_SYNCHRONOUS: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' })
@@ -90,6 +91,8 @@ export interface Config {
   typingTimeoutMs: number
   /** Fastify's trustProxy: false, true, a hop count, or a list of addresses/CIDRs. */
   trustProxy: boolean | number | string[]
+  /** Set: REST writes need a bearer token and sockets a `token` query value, an HS256 JWT whose sub is the user id. */
+  authSecret: string | null
   /** A recovering socket that missed more than this gets a `recovery` gap frame instead of a replay. */
   recoveryMaxMessages: number
   /** Send frames the older client does not know (room_state, presence…) to every socket. */
@@ -141,6 +144,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     typingTimeoutMs: parsed.TYPING_TIMEOUT_MS,
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
     recoveryMaxMessages: parsed.RECOVERY_MAX_MESSAGES,
+    authSecret: parseSecret(parsed.AUTH_SECRET),
     extendedFrames: parseBoolean('EXTENDED_FRAMES', parsed.EXTENDED_FRAMES)
   }
 }
@@ -155,6 +159,13 @@ function parseBoolean (name: string, value: string): boolean {
   if (['true', '1', 'yes', 'on'].includes(normalized)) return true
   if (['false', '0', 'no', 'off', ''].includes(normalized)) return false
   throw new ConfigError(`invalid configuration: ${name}: "${value}" is not a boolean (true/false, 1/0, yes/no)`)
+}
+
+function parseSecret (value: string): string | null {
+  if (value === '') return null
+  // HS256 with a short secret can be brute-forced offline from any token.
+  if (value.length < 32) throw new ConfigError('invalid configuration: AUTH_SECRET: use at least 32 characters (e.g. `openssl rand -hex 32`)')
+  return value
 }
 
 function parseTrustProxy (value: string): boolean | number | string[] {

@@ -126,7 +126,9 @@ export const SocketQuerySchema = Type.Object({
   /** Recovery: replay every message after this seq before the live stream. */
   since: Type.Optional(Type.Unknown()),
   /** Presence: send a room_state frame first. */
-  presence: Type.Optional(Type.Unknown())
+  presence: Type.Optional(Type.Unknown()),
+  /** With AUTH_SECRET: an HS256 JWT whose sub is the path's user id. */
+  token: Type.Optional(Type.Unknown())
 })
 
 // Client → server frames. A chat frame has no type or type "message".

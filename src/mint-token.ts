@@ -1,0 +1,28 @@
+// Mints a development token: `AUTH_SECRET=… npm run token -- <user_id> [ttl seconds]`.
+// In production the app's own backend signs these (HS256, sub = user id).
+import { createAuth } from './auth'
+import { ConfigError, loadConfig } from './config'
+
+function main (): number {
+  const [userId, ttl = '3600'] = process.argv.slice(2)
+  if (!userId || !/^\d+$/.test(ttl)) {
+    console.error('usage: AUTH_SECRET=… npm run token -- <user_id> [ttl seconds]')
+    return 2
+  }
+  let secret: string | null
+  try {
+    secret = loadConfig().authSecret
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    console.error(err.message)
+    return 1
+  }
+  if (secret === null) {
+    console.error('AUTH_SECRET is not set: Parley runs in open mode and needs no token')
+    return 1
+  }
+  console.log(createAuth(secret).sign(userId, Number(ttl)))
+  return 0
+}
+
+process.exitCode = main()

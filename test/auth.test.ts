@@ -1,0 +1,79 @@
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { Writable } from 'node:stream'
+import { createSigner } from 'fast-jwt'
+import { buildApp } from '../src/app'
+import { createAuth } from '../src/auth'
+import { build, connect, listen, testConfig } from './helper'
+
+const secret = 'a-test-secret-of-at-least-32-characters!'
+const auth = createAuth(secret)
+const bearer = (userId: string) => ({ authorization: `Bearer ${auth.sign(userId)}` })
+
+t.test('with AUTH_SECRET, REST writes need a token for the body user', async (t) => {
+  const lines: any[] = []
+  const stream = new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(chunk.toString())); cb() } })
+  const app = await buildApp(testConfig({ authSecret: secret }), { logger: { level: 'info', stream } })
+  t.teardown(() => app.close())
+  const join = (headers: object, userId = 'alice') => app.inject({ method: 'POST', url: '/rooms/r/join', headers, payload: { user_id: userId } })
+
+  const none = await join({})
+  t.equal(none.statusCode, 401)
+  t.match(none.json(), { error: 'Unauthorized', code: 'unauthorized', message: /token is required/ })
+  t.equal((await join({ authorization: 'Bearer not-a-jwt' })).statusCode, 401)
+  const impersonation = await join(bearer('mallory'))
+  t.equal(impersonation.statusCode, 401)
+  t.match(impersonation.json(), { code: 'forbidden_user' })
+  t.ok(lines.some((l) => l.msg === 'impersonation refused' && l.subject === 'mallory' && l.level === 40), 'impersonation is logged at warn')
+  t.equal((await join(bearer('alice'))).statusCode, 200)
+
+  const post = (headers: object) => app.inject({ method: 'POST', url: '/rooms/r/messages', headers, payload: { user_id: 'alice', content: 'hi' } })
+  t.equal((await post({})).statusCode, 401)
+  t.equal((await post(bearer('bob'))).statusCode, 401)
+  t.equal((await post(bearer('alice'))).statusCode, 200)
+  t.equal((await app.store.latest('r', 10)).length, 1, 'only the authorized message is stored')
+
+  t.equal((await app.inject({ method: 'POST', url: '/rooms', payload: { name: 'x' } })).statusCode, 401)
+  t.equal((await app.inject({ method: 'POST', url: '/rooms', headers: bearer('anyone'), payload: { name: 'x' } })).statusCode, 200)
+  t.equal((await app.inject('/rooms/r/messages')).statusCode, 200, 'reads stay open')
+})
+
+t.test('an expired token or one signed with another secret is refused', async (t) => {
+  const app = await build(t, { authSecret: secret })
+  const expired = createSigner({ key: secret, algorithm: 'HS256' })({ sub: 'alice', exp: Math.floor(Date.now() / 1000) - 10 })
+  const forged = createAuth('another-secret-that-is-32-characters-long').sign('alice')
+  const unsigned = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from('{"sub":"alice"}').toString('base64url')}.`
+  for (const token of [expired, forged, unsigned]) {
+    const res = await app.inject({ method: 'POST', url: '/rooms/r/join', headers: { authorization: `Bearer ${token}` }, payload: { user_id: 'alice' } })
+    t.equal(res.statusCode, 401)
+  }
+})
+
+t.test('with AUTH_SECRET, a socket needs a token for its path user, or it is closed with 1008', async (t) => {
+  const { app, wsBase } = await listen(t, { authSecret: secret })
+  const missing = await connect(t, `${wsBase}/ws/r/alice`)
+  t.match(await missing.closed, { code: 1008, reason: /token is required/ })
+  const other = await connect(t, `${wsBase}/ws/r/alice?token=${auth.sign('mallory')}`)
+  t.match(await other.closed, { code: 1008, reason: /not for this user/ })
+  const good = await connect(t, `${wsBase}/ws/r/alice?token=${auth.sign('alice')}`)
+  good.send({ content: 'signed in' })
+  t.match(await good.ofType('message'), { user_id: 'alice', content: 'signed in' })
+  t.equal((await app.store.latest('r', 10)).length, 1)
+})
+
+t.test('without AUTH_SECRET everything is open, as the seed client needs', async (t) => {
+  const app = await build(t)
+  t.equal(app.auth, null)
+  t.equal((await app.inject({ method: 'POST', url: '/rooms/r/join', payload: { user_id: 'alice' } })).statusCode, 200)
+})
+
+t.test('npm run token mints a token the server accepts', async (t) => {
+  const script = join(__dirname, '..', 'dist', 'src', 'mint-token.js')
+  const { stdout } = await promisify(execFile)(process.execPath, [script, 'alice', '60'], { env: { PATH: process.env.PATH, AUTH_SECRET: secret } })
+  t.equal(auth.subject(stdout.trim()), 'alice')
+  const refused = await promisify(execFile)(process.execPath, [script, 'alice'], { env: { PATH: process.env.PATH } }).catch((err) => err)
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, /AUTH_SECRET is not set/)
+})
