@@ -8,10 +8,11 @@ declare module 'fastify' {
 }
 
 export default fp(async function registryPlugin (fastify) {
-  const { broker, store, log } = fastify
+  const { broker, store, metrics, log } = fastify
   fastify.decorate('registry', createConnectionRegistry({
     broker,
     history: store,
-    onError: (err) => log.error({ err }, 'reading missed messages failed')
+    onError: (err) => log.error({ err }, 'reading missed messages failed'),
+    metrics
   }))
-}, { name: 'registry', dependencies: ['broker', 'store'] })
+}, { name: 'registry', dependencies: ['broker', 'store', 'metrics'] })

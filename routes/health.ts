@@ -32,12 +32,16 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
 
   // Liveness, and what the client checks before it does anything else: a 200.
   fastify.get('/', {
-    schema: { response: { 200: HealthSchema } }
+    schema: { tags: ['health'], summary: 'Liveness: 200 while the process serves', response: { 200: HealthSchema } }
   }, async () => ({ status: 'ok' as const, service: 'parley', version }))
 
   // Readiness: 503 while the store or the broker (Redis) cannot be reached.
   fastify.get('/health', {
-    schema: { response: { 200: ReadinessSchema, 503: ReadinessSchema } }
+    schema: {
+      tags: ['health'],
+      summary: 'Readiness: the store and the broker answer within 2 s',
+      response: { 200: ReadinessSchema, 503: ReadinessSchema }
+    }
   }, async (request, reply) => {
     const [storeState, brokerState] = await Promise.all([check(() => store.ping()), check(() => broker.ping())])
     const ok = storeState === 'ok' && brokerState === 'ok'

@@ -9,11 +9,14 @@ const DEFAULT_PAGE = 100
 const optionalNumber = (value: string | undefined) => (value === undefined ? undefined : Number(value))
 
 const messages: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, broker, config, authorize } = fastify
-  const chat = { store, broker, maxContentLength: config.maxContentLength }
+  const { store, broker, config, authorize, metrics } = fastify
+  const chat = { store, broker, maxContentLength: config.maxContentLength, metrics }
 
   fastify.post('/rooms/:room_id/messages', {
     schema: {
+      tags: ['messages'],
+      summary: 'Send a message: stored, then broadcast to the room\'s sockets',
+      description: 'Answered once the message is durable. A repeated client_id (or Idempotency-Key) answers the message stored the first time.',
       params: RoomParamsSchema,
       headers: IdempotencyHeadersSchema,
       body: MessageBodySchema,
@@ -30,6 +33,9 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/rooms/:room_id/messages', {
     schema: {
+      tags: ['messages'],
+      summary: 'A page of history, oldest first',
+      description: 'No cursor: the newest limit messages (100 by default, clamped to HISTORY_MAX_LIMIT). before/after (seq) or before_id/after_id page through. A room never seen gives [].',
       params: RoomParamsSchema,
       querystring: HistoryQuerySchema,
       response: { 200: MessageListSchema, 400: ErrorSchema }

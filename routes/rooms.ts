@@ -16,6 +16,9 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/rooms/:room_id/join', {
     schema: {
+      tags: ['rooms'],
+      summary: 'Join a room (created if needed) and set the profile',
+      description: 'Only non-empty values change the profile: a missing, null or empty username or avatar_url keeps what is stored.',
       params: RoomParamsSchema,
       body: JoinBodySchema,
       response: { 200: JoinReplySchema, 400: ErrorSchema }
@@ -35,7 +38,12 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
 
   // The newer client lists and creates rooms, and falls back to fake data without these.
   fastify.get('/rooms', {
-    schema: { querystring: RoomListQuerySchema, response: { 200: Type.Array(RoomSummarySchema) } }
+    schema: {
+      tags: ['rooms'],
+      summary: 'List rooms, most recently active first',
+      querystring: RoomListQuerySchema,
+      response: { 200: Type.Array(RoomSummarySchema) }
+    }
   }, async (request) => {
     const list = await store.listRooms(Math.min(Number(request.query.limit ?? DEFAULT_ROOMS), MAX_ROOMS))
     const online = await Promise.all(list.map((room) => presence.online(room.id)))
@@ -52,7 +60,7 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/rooms', {
-    schema: { body: RoomCreateSchema, response: { 200: RoomSchema, 400: ErrorSchema } }
+    schema: { tags: ['rooms'], summary: 'Create a named room', body: RoomCreateSchema, response: { 200: RoomSchema, 400: ErrorSchema } }
   }, async (request) => {
     authorize(request)
     if (!isStorableText(request.body.name)) {
@@ -68,7 +76,12 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/rooms/:room_id/users', {
-    schema: { params: RoomParamsSchema, response: { 200: Type.Array(MemberSchema), 400: ErrorSchema } }
+    schema: {
+      tags: ['rooms'],
+      summary: 'A room\'s members, oldest first, with an online flag',
+      params: RoomParamsSchema,
+      response: { 200: Type.Array(MemberSchema), 400: ErrorSchema }
+    }
   }, async (request) => {
     const roomId = request.params.room_id
     const online = new Set(await presence.online(roomId))

@@ -10,11 +10,19 @@ const seqValue = (value: unknown) => {
   const text = firstValue(value)
   return typeof text === 'string' && /^\d{1,15}$/.test(text) ? Number(text) : undefined
 }
+function isSameOrigin (origin: string | undefined, host: string | undefined): boolean {
+  if (origin === undefined || host === undefined) return false
+  try {
+    return new URL(origin).host === host
+  } catch {
+    return false
+  }
+}
 const flagValue = (value: unknown) => ['1', 'true', 'yes'].includes(String(firstValue(value)))
 
 const ws: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, broker, registry, presence, config, auth, isAllowedOrigin } = fastify
-  const deps = { chat: { store, broker, maxContentLength: config.maxContentLength }, registry, presence, config }
+  const { store, broker, registry, presence, config, auth, isAllowedOrigin, metrics } = fastify
+  const deps = { chat: { store, broker, maxContentLength: config.maxContentLength, metrics }, registry, presence, config, metrics }
 
   fastify.route({
     method: 'GET',
@@ -22,8 +30,9 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: { params: SocketParamsSchema, querystring: SocketQuerySchema },
     // Runs before the upgrade: a refused origin never gets a socket.
     onRequest: async (request, reply) => {
-      const { origin } = request.headers
-      if (!isAllowedOrigin(origin)) {
+      const { origin, host } = request.headers
+      // A page served by Parley itself (/demo) is same-origin: always allowed.
+      if (!isAllowedOrigin(origin) && !isSameOrigin(origin, host)) {
         request.log.warn({ origin }, 'websocket origin refused')
         return reply.code(403).send({ error: 'Forbidden', message: `origin ${origin} is not allowed` })
       }

@@ -10,13 +10,18 @@ import websocketPlugin from '../plugins/websocket'
 import rateLimitPlugin from '../plugins/rate-limit'
 import storePlugin from '../plugins/store'
 import brokerPlugin from '../plugins/broker'
+import metricsPlugin from '../plugins/metrics'
 import registryPlugin from '../plugins/registry'
 import authPlugin from '../plugins/auth'
 import presencePlugin from '../plugins/presence'
+import swaggerPlugin from '../plugins/swagger'
 import healthRoutes from '../routes/health'
 import roomRoutes from '../routes/rooms'
 import messageRoutes from '../routes/messages'
 import wsRoutes from '../routes/ws'
+import docsRoutes from '../routes/docs'
+import metricsRoutes from '../routes/metrics'
+import demoRoutes from '../routes/demo'
 
 /** The whole server as one plugin, registered in this order. */
 export const parley = fp<{ config: Config }>(async function parley (fastify, { config }) {
@@ -27,13 +32,18 @@ export const parley = fp<{ config: Config }>(async function parley (fastify, { c
   await fastify.register(authPlugin)
   await fastify.register(storePlugin)
   await fastify.register(brokerPlugin)
+  await fastify.register(metricsPlugin)
   await fastify.register(registryPlugin)
   await fastify.register(presencePlugin)
   await fastify.register(websocketPlugin)
+  await fastify.register(swaggerPlugin)
   await fastify.register(healthRoutes)
   await fastify.register(roomRoutes)
   await fastify.register(messageRoutes)
   await fastify.register(wsRoutes)
+  await fastify.register(docsRoutes)
+  await fastify.register(metricsRoutes)
+  await fastify.register(demoRoutes)
 }, { name: 'parley' })
 
 /**

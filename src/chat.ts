@@ -1,5 +1,6 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Broker } from './broker'
+import type { Metrics } from './metrics'
 import { AvatarUrlSchema, type Message } from './schemas'
 import type { RoomStore } from './store'
 
@@ -15,6 +16,7 @@ export interface ChatDeps {
   store: RoomStore
   broker: Broker
   maxContentLength: number
+  metrics?: Pick<Metrics, 'messageStored'>
 }
 
 export interface SendInput {
@@ -84,9 +86,11 @@ export async function sendMessage (deps: ChatDeps, input: SendInput): Promise<Se
     content: input.content
   }
   const { clientId } = input
+  const started = performance.now()
   const result = clientId === undefined
     ? { message: await deps.store.append(draft), created: true }
     : await deps.store.appendOnce({ ...draft, clientId })
+  deps.metrics?.messageStored((performance.now() - started) / 1000, result.created)
   // A retry's message went out the first time: publishing it again would hand the
   // room a duplicate, and a recovering socket a seq it already has.
   if (result.created) {

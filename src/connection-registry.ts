@@ -1,4 +1,5 @@
 import type { Broker, BrokerListener, Envelope } from './broker'
+import type { Metrics } from './metrics'
 import { createRoomSequencer, type History } from './room-sequencer'
 
 /** A local socket, as the registry sees it. */
@@ -26,30 +27,35 @@ interface Room {
  * Room → this instance's sockets. The registry subscribes to the broker for a room
  * while it holds at least one socket there, and delivers what the broker brings.
  */
-export function createConnectionRegistry ({ broker, history, onError = () => {} }: {
+export function createConnectionRegistry ({ broker, history, onError = () => {}, metrics }: {
   broker: Broker
   /** With it, chat messages reach the room in seq order, gaps read from the store. */
   history?: History
   onError?: (err: unknown) => void
+  metrics?: Pick<Metrics, 'delivered' | 'connectionOpened' | 'countConnections'>
 }) {
   const rooms = new Map<string, Room>()
   const addresses = new Map<string, number>()
   let count = 0
   let drained: Array<() => void> = []
   const cleanups = new Set<Promise<unknown>>()
+  metrics?.countConnections(() => ({ connections: count, rooms: rooms.size }))
 
   function deliver (roomId: string, envelope: Envelope): void {
     const room = rooms.get(roomId)
     if (!room) return
     // Encoded once per broadcast; ws writes the same buffer to every socket.
     const data = Buffer.from(envelope.data)
+    let sent = 0
     for (const connection of room.connections) {
       if (connection.id === envelope.except) continue
       // One socket's failure must not cost the rest of the room its delivery.
       try {
         connection.send(data, envelope.seq)
+        sent++
       } catch {}
     }
+    metrics?.delivered(envelope, sent)
   }
 
   function track (connection: Connection, delta: 1 | -1, room?: Room): void {
@@ -70,6 +76,7 @@ export function createConnectionRegistry ({ broker, history, onError = () => {} 
 
   return {
     async add (connection: Connection): Promise<void> {
+      metrics?.connectionOpened()
       const existing = rooms.get(connection.roomId)
       if (existing) {
         track(connection, 1, existing)

@@ -147,3 +147,6 @@ export const TypingFrameSchema = Type.Object({
   timestamp: Type.Optional(Type.Number())
 })
 export type TypingFrame = Static<typeof TypingFrameSchema>
+
+export const KeepAliveFrameSchema = Type.Object({ type: Type.Literal('keep_alive') })
+export const PongFrameSchema = Type.Object({ type: Type.Literal('pong') })

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws'
 import type { ChatDeps } from './chat'
 import type { Config } from './config'
 import type { ConnectionRegistry } from './connection-registry'
+import type { Metrics } from './metrics'
 import { presenceMember, publishPresence } from './presence'
 import type { PresenceTracker } from './presence-tracker'
 import type { Profile } from './store'
@@ -25,6 +26,7 @@ export interface SocketHandlerDeps {
   registry: ConnectionRegistry
   presence: PresenceTracker
   config: Config
+  metrics?: Pick<Metrics, 'frameRefused' | 'slowConsumerCut' | 'abuseClose'>
 }
 
 /**
@@ -33,7 +35,7 @@ export interface SocketHandlerDeps {
  * cleanup when it closes.
  */
 export function openSocket (socket: WebSocket, request: SocketRequest, deps: SocketHandlerDeps, log: SessionLogger): void {
-  const { chat, registry, presence, config } = deps
+  const { chat, registry, presence, config, metrics } = deps
   const { store, broker } = chat
   const { roomId, userId, since } = request
 
@@ -47,6 +49,7 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
     onSlow: () => {
       // Out of the room at once, so no more bytes pile up; then the close.
       log.warn({ buffered: socket.bufferedAmount }, 'slow consumer cut')
+      metrics?.slowConsumerCut()
       registry.remove(connection).catch((err) => log.error({ err }, 'registry removal failed'))
       connection.close(1013, 'slow consumer')
     }
@@ -113,8 +116,12 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
     connectionId: connection.id,
     after: ready,
     reply: write,
-    onAbuse: () => connection.close(1008, 'rate limit exceeded'),
-    log
+    onAbuse: () => {
+      metrics?.abuseClose()
+      connection.close(1008, 'rate limit exceeded')
+    },
+    log,
+    metrics
   })
 
   // Listeners go on before any await: frames that arrive meanwhile are queued, not lost.

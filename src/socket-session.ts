@@ -1,5 +1,6 @@
 import { ChatError, cleanUsername, displayName, publishTyping, sendMessage, type ChatDeps } from './chat'
 import { parseClientFrame, type ClientFrame } from './frames'
+import type { Metrics } from './metrics'
 import { createTokenBucket } from './token-bucket'
 
 export interface SessionLogger {
@@ -31,6 +32,7 @@ export interface SessionOptions {
   /** Called once when the client keeps going past its limits: the caller closes with 1008. */
   onAbuse (): void
   log: SessionLogger
+  metrics?: Pick<Metrics, 'frameRefused'>
 }
 
 // Frames are handled one at a time, in order; a client that outruns the store is
@@ -61,6 +63,7 @@ export function createSocketSession (opts: SessionOptions) {
 
   function refuse (err: ChatError): void {
     log.info({ code: err.code }, `frame refused: ${err.message}`)
+    opts.metrics?.frameRefused(err.code)
     reply({ type: 'error', code: err.code, message: err.message })
     if (err.code === 'rate_limited' && !abuseBucket.take() && !abusive) {
       abusive = true
@@ -72,6 +75,7 @@ export function createSocketSession (opts: SessionOptions) {
   function fail (err: unknown): void {
     if (err instanceof ChatError) return refuse(err)
     log.error({ err }, 'frame failed')
+    opts.metrics?.frameRefused('internal_error')
     reply({ type: 'error', code: 'internal_error', message: 'the frame could not be processed; try again' })
   }
 

@@ -176,6 +176,57 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
     return { profile, created: !current }
   })
 
+  // Group commit: the appends asked for during one turn of the event loop share one
+  // transaction (one WAL commit) and are all resolved after it, so nothing is
+  // acknowledged before it is durable, and a burst pays one commit instead of many.
+  type Pending = { message: NewMessage, once: boolean, resolve (value: { message: Message, created: boolean }): void, reject (err: unknown): void }
+  let pending: Pending[] = []
+  const runOne = (item: Pending) => item.once
+    ? appendOnceTx(item.message as NewMessage & { clientId: string })
+    : { message: appendTx(item.message), created: true }
+  const commitBatch = db.transaction((items: Pending[]) => items.map(runOne))
+
+  function flush (): void {
+    const items = pending
+    pending = []
+    if (!db.open) {
+      for (const item of items) item.reject(new Error('the store is closed'))
+      return
+    }
+    let results: Array<{ message: Message, created: boolean }>
+    try {
+      results = commitBatch(items)
+    } catch {
+      // One bad item must not fail its neighbours: redo them one by one.
+      for (const item of items) {
+        try {
+          item.resolve(runOne(item))
+        } catch (err) {
+          item.reject(err)
+        }
+      }
+      return
+    }
+    for (let i = 0; i < items.length; i++) items[i].resolve(results[i])
+  }
+
+  function enqueue (message: NewMessage, once: boolean): Promise<{ message: Message, created: boolean }> {
+    return new Promise((resolve, reject) => {
+      if (pending.length === 0) setImmediate(flush)
+      pending.push({ message, once, resolve, reject })
+    })
+  }
+
+  // Profiles are read for every message: a bounded cache, kept exact because this
+  // process is the file's only writer (upsertProfile refreshes it).
+  const profiles = new Map<string, Profile | null>()
+  const PROFILE_CACHE = 10_000
+  const profileKey = (roomId: string, userId: string) => `${roomId}\n${userId}`
+  function remember (roomId: string, userId: string, profile: Profile | null): void {
+    if (profiles.size >= PROFILE_CACHE) profiles.clear()
+    profiles.set(profileKey(roomId, userId), profile)
+  }
+
   function readPage (roomId: string, { limit, beforeSeq, afterSeq }: PageQuery): Message[] {
     const upper = beforeSeq ?? Number.MAX_SAFE_INTEGER
     if (afterSeq !== undefined) return selectAfter.all(roomId, afterSeq, upper, limit).map(fromMessageRow)
@@ -187,11 +238,17 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
 
   return {
     async upsertProfile (roomId, userId, values, mode) {
-      return upsertProfileTx(roomId, userId, values, mode)
+      const result = upsertProfileTx(roomId, userId, values, mode)
+      remember(roomId, userId, result.profile)
+      return result
     },
     async getProfile (roomId, userId) {
+      const cached = profiles.get(profileKey(roomId, userId))
+      if (cached !== undefined) return cached ?? undefined
       const row = selectProfile.get(roomId, userId)
-      return row && fromProfileRow(row)
+      const profile = row ? fromProfileRow(row) : null
+      remember(roomId, userId, profile)
+      return profile ?? undefined
     },
     async members (roomId, limit) {
       return selectMembers.all(roomId, limit).map(fromProfileRow)
@@ -213,10 +270,10 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
       }))
     },
     async append (message) {
-      return appendTx(message)
+      return (await enqueue(message, false)).message
     },
     async appendOnce (message) {
-      return appendOnceTx(message)
+      return enqueue(message, true)
     },
     async latest (roomId, limit) {
       return readPage(roomId, { limit })
@@ -234,6 +291,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
       db.prepare('SELECT 1').get()
     },
     async close () {
+      if (pending.length > 0) flush()
       if (db.open) db.close()
     }
   }

@@ -12,10 +12,14 @@ t.test('a reader that keeps dropping and resuming from its last seq gets the wri
   const received: number[] = []
   const markers: any[] = []
   let writing = true
+  // The writer keeps up to 32 messages in flight (a socket may have 64 frames
+  // waiting; past that it is told `overloaded`), as a real client with an outbox would.
+  let echoed = 0
+  writer.socket.on('message', (data) => { if (JSON.parse(data.toString()).type === 'message') echoed++ })
   const written = (async () => {
     for (let i = 1; i <= total; i++) {
+      while (i - echoed > 32) await new Promise((resolve) => setTimeout(resolve, 1))
       writer.send({ content: `w${i}` })
-      if (i % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 2))
     }
     writing = false
   })()

@@ -219,6 +219,20 @@ t.test('a foreign Origin is refused on the upgrade; a listed one and none are al
   await noOrigin.settle()
 })
 
+t.test('a page served by Parley itself (same origin) may open a socket', async (t) => {
+  const { wsBase } = await listen(t, { corsOrigins: [], corsOriginPattern: null })
+  const own = wsBase.replace('ws://', 'http://')
+  const socket = await connect(t, `${wsBase}/ws/r/u`, { origin: own })
+  await socket.settle()
+  const spoofed = new WebSocket(`${wsBase}/ws/r/u`, { origin: 'http://127.0.0.1:1' })
+  spoofed.on('error', () => {})
+  const status = await new Promise<number>((resolve) => spoofed.on('unexpected-response', (req, res) => {
+    resolve(res.statusCode!)
+    req.destroy()
+  }))
+  t.equal(status, 403, 'another port is another origin')
+})
+
 t.test('a plain GET of the socket URL answers 426', async (t) => {
   const app = await build(t)
   const res = await app.inject('/ws/r/u')
