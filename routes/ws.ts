@@ -43,7 +43,7 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
     wsHandler: (socket, request) => {
       const { room_id: roomId, user_id: userId } = request.params
       const { query } = request
-      const log = request.log.child({ roomId, userId })
+      const log = fastify.log.child({ reqId: request.id, roomId, userId })
       const address = request.ip ?? 'unknown'
       // Refusals are close codes, not HTTP statuses: a browser sees only the code.
       if (!idCheck.Check(roomId) || !idCheck.Check(userId)) {

@@ -124,6 +124,17 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
     metrics
   })
 
+  // @fastify/websocket's error listener closes over the Fastify request and reply,
+  // keeping them alive as long as the socket: this one does its job without them.
+  // A peer's protocol error (oversized frame, bad framing) is the peer's fault: ws has
+  // already sent the close code (1009, 1002…), so it is logged at info.
+  socket.removeAllListeners('error')
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code?.startsWith('WS_ERR_')) log.info({ code: err.code }, `websocket protocol error: ${err.message}`)
+    else log.error({ err }, 'websocket error')
+    socket.terminate()
+  })
+
   // Listeners go on before any await: frames that arrive meanwhile are queued, not lost.
   socket.on('message', (data, isBinary) => session.handle(data as Buffer, isBinary))
   socket.on('close', (code) => {

@@ -1,7 +1,7 @@
 import { ChatError, cleanUsername, displayName, publishTyping, sendMessage, type ChatDeps } from './chat'
 import { parseClientFrame, type ClientFrame } from './frames'
 import type { Metrics } from './metrics'
-import { createTokenBucket } from './token-bucket'
+import { TokenBucket } from './token-bucket'
 
 export interface SessionLogger {
   info (obj: object, msg: string): void
@@ -44,9 +44,9 @@ const ABUSE_WINDOW_S = 10
 /** One socket's conversation: frames in, in order, within limits; typing state; cleanup on close. */
 export function createSocketSession (opts: SessionOptions) {
   const { deps, limits, roomId, userId, connectionId, reply, log } = opts
-  const frameBucket = createTokenBucket({ rate: limits.wsFrameRate, burst: limits.wsFrameBurst })
-  const messageBucket = createTokenBucket({ rate: limits.wsMessageRate, burst: limits.wsMessageBurst })
-  const abuseBucket = createTokenBucket({ rate: limits.wsAbuseLimit / ABUSE_WINDOW_S, burst: limits.wsAbuseLimit })
+  const frameBucket = new TokenBucket(limits.wsFrameRate, limits.wsFrameBurst)
+  const messageBucket = new TokenBucket(limits.wsMessageRate, limits.wsMessageBurst)
+  const abuseBucket = new TokenBucket(limits.wsAbuseLimit / ABUSE_WINDOW_S, limits.wsAbuseLimit)
   let queue: Promise<unknown> = (opts.after ?? Promise.resolve()).catch(() => {})
   let pending = 0
   let ended = false
