@@ -11,10 +11,10 @@ declare module 'fastify' {
 }
 
 export default fp(async function storePlugin (fastify) {
-  const { databaseUrl, databaseSchema, sqliteSynchronous } = fastify.config
+  const { databaseUrl, databaseSchema, sqliteSynchronous, sqliteCommitIntervalMs } = fastify.config
   const store = isPostgresUrl(databaseUrl)
     ? await createPostgresStore({ connectionString: databaseUrl, schema: databaseSchema ?? undefined })
-    : createSqliteStore({ filename: databaseUrl, synchronous: sqliteSynchronous })
+    : createSqliteStore({ filename: databaseUrl, synchronous: sqliteSynchronous, commitIntervalMs: sqliteCommitIntervalMs })
   fastify.decorate('store', store)
   fastify.addHook('onClose', async () => store.close())
 }, { name: 'store', dependencies: ['config'] })

@@ -43,7 +43,8 @@ export const EnvSchema = Type.Object({
   AUTH_SECRET: Type.String({ default: '' }),
   RECOVERY_MAX_MESSAGES: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
   EXTENDED_FRAMES: Type.String({ default: 'false' }),
-  SQLITE_SYNCHRONOUS: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' })
+  SQLITE_SYNCHRONOUS: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' }),
+  SQLITE_COMMIT_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 0 })
 })
 export type Env = Static<typeof EnvSchema>
 
@@ -61,6 +62,8 @@ export interface Config {
   /** An instance that stops refreshing its users' presence has them expire after this. */
   presenceTtlMs: number
   sqliteSynchronous: 'normal' | 'full'
+  /** Group commit: at most one SQLite commit per this many ms under load. */
+  sqliteCommitIntervalMs: number
   corsOrigins: string[]
   corsOriginPattern: RegExp | null
   logLevel: string
@@ -121,6 +124,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     redisPrefix: parsed.REDIS_PREFIX,
     presenceTtlMs: parsed.PRESENCE_TTL_MS,
     sqliteSynchronous: parsed.SQLITE_SYNCHRONOUS,
+    sqliteCommitIntervalMs: parsed.SQLITE_COMMIT_INTERVAL_MS,
     corsOrigins: parseOrigins(parsed.CORS_ORIGINS),
     corsOriginPattern: parsePattern(parsed.CORS_ORIGIN_PATTERN),
     logLevel: oneOf('LOG_LEVEL', parsed.LOG_LEVEL, LOG_LEVELS),

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { uuidv7 } from './ids'
 import pg from 'pg'
 import type { Message } from './schemas'
 import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
@@ -133,7 +133,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
   let ended: Promise<void> | undefined
 
   async function insertMessage (message: NewMessage): Promise<Message> {
-    const id = randomUUID()
+    const id = uuidv7()
     const { rows: [row] } = await pool.query<{ seq: string, created_at: Date }>({
       name: 'parley-append',
       text: APPEND,

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { randomUUID } from 'node:crypto'
 import Database from 'better-sqlite3'
+import { uuidv7 } from './ids'
 import type { Message } from './schemas'
 import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
 
@@ -9,6 +9,11 @@ export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
   filename: string
   synchronous?: 'normal' | 'full'
+  /**
+   * At most one commit per this many ms: under load, the appends that arrive
+   * meanwhile share the next commit. An idle store commits at once. 0: every loop turn.
+   */
+  commitIntervalMs?: number
 }
 
 // Each entry moves the schema one version up; PRAGMA user_version records where a file is.
@@ -86,14 +91,10 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
   db.pragma('busy_timeout = 5000')
   migrate(db)
 
-  const bumpSeq = db.prepare<[string, string, string], { last_seq: number }>(
-    `INSERT INTO rooms (room_id, created_at, last_seq, last_message_at) VALUES (?, ?, 1, ?)
-     ON CONFLICT (room_id) DO UPDATE SET last_seq = last_seq + 1, last_message_at = excluded.last_message_at
-     RETURNING last_seq`
-  )
-  const insertMessage = db.prepare(
+  const selectMaxSeq = db.prepare<[string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1')
+  const insertMessage = db.prepare<[string, number, string, string, string, string, string | null, string, string | null]>(
     `INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id)
-     VALUES (@room_id, @seq, @id, @user_id, @username, @content, @avatar, @created_at, @client_id)`
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
   )
   // Every read is a range of the (room_id, seq) primary key: its cost does not grow with the history.
   const columns = `m.client_id, m.seq, m.id, m.room_id, m.user_id, m.username, m.content,
@@ -110,14 +111,18 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
     `SELECT ${columns} WHERE m.room_id = ? AND m.user_id = ? AND m.client_id = ?`
   )
   const selectSeqOf = db.prepare<[string, string], { seq: number }>('SELECT seq FROM messages WHERE id = ? AND room_id = ?')
-  const selectLastSeq = db.prepare<[string], { last_seq: number }>('SELECT last_seq FROM rooms WHERE room_id = ?')
   const ensureRoom = db.prepare('INSERT INTO rooms (room_id, created_at) VALUES (?, ?) ON CONFLICT (room_id) DO NOTHING')
   const insertRoom = db.prepare('INSERT INTO rooms (room_id, created_at, name, thumbnail_url) VALUES (?, ?, ?, ?)')
+  // The last seq and time come from each room's newest message (a primary-key probe);
+  // the rooms table holds no counter.
   const selectRooms = db.prepare<[number], RoomRow>(
-    `SELECT r.room_id, r.name, r.thumbnail_url, r.created_at, r.last_seq, r.last_message_at,
-            (SELECT COUNT(*) FROM profiles p WHERE p.room_id = r.room_id) AS member_count
-       FROM rooms r
-      ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.room_id
+    `SELECT * FROM (
+       SELECT r.room_id, r.name, r.thumbnail_url, r.created_at,
+              COALESCE((SELECT m.seq FROM messages m WHERE m.room_id = r.room_id ORDER BY m.seq DESC LIMIT 1), 0) AS last_seq,
+              (SELECT m.created_at FROM messages m WHERE m.room_id = r.room_id ORDER BY m.seq DESC LIMIT 1) AS last_message_at,
+              (SELECT COUNT(*) FROM profiles p WHERE p.room_id = r.room_id) AS member_count
+         FROM rooms r)
+      ORDER BY COALESCE(last_message_at, created_at) DESC, room_id
       LIMIT ?`
   )
   const selectMembers = db.prepare<[string, number], ProfileRow>(
@@ -132,30 +137,39 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
      ON CONFLICT (room_id, user_id) DO UPDATE SET username = excluded.username, avatar_url = excluded.avatar_url`
   )
 
-  const appendTx = db.transaction((message: NewMessage): Message => {
+  // Each room's last seq, kept here because this process is the file's only writer:
+  // an append writes its message and nothing else (no counter row to rewrite, one
+  // page fewer per commit). Read from the messages' primary key when unknown.
+  const seqs = new Map<string, number>()
+  const SEQ_CACHE = 100_000
+  function lastSeqOf (roomId: string): number {
+    const cached = seqs.get(roomId)
+    if (cached !== undefined) return cached
+    const last = selectMaxSeq.get(roomId)?.seq ?? 0
+    if (seqs.size >= SEQ_CACHE) seqs.clear()
+    seqs.set(roomId, last)
+    return last
+  }
+
+  // Plain functions, run inside the batch's one transaction (a nested db.transaction
+  // would add a SAVEPOINT per message).
+  const appendRow = (message: NewMessage): Message => {
     const timestamp = new Date().toISOString()
-    const { last_seq: seq } = bumpSeq.get(message.roomId, timestamp, timestamp)!
-    const id = randomUUID()
-    insertMessage.run({
-      room_id: message.roomId,
-      seq,
-      id,
-      user_id: message.userId,
-      username: message.username,
-      content: message.content,
-      avatar: message.avatar,
-      created_at: timestamp,
-      client_id: message.clientId ?? null
-    })
+    const last = lastSeqOf(message.roomId)
+    if (last === 0) ensureRoom.run(message.roomId, timestamp)
+    const seq = last + 1
+    seqs.set(message.roomId, seq)
+    const id = uuidv7()
+    insertMessage.run(message.roomId, seq, id, message.userId, message.username, message.content, message.avatar, timestamp, message.clientId ?? null)
     return wireMessage({ ...message, id, seq, timestamp })
-  })
+  }
 
   // Check and insert in one transaction: two concurrent retries cannot both insert.
-  const appendOnceTx = db.transaction((message: NewMessage & { clientId: string }) => {
+  const appendOnceRow = (message: NewMessage & { clientId: string }) => {
     const existing = selectByClientId.get(message.roomId, message.userId, message.clientId)
     if (existing) return { message: fromMessageRow(existing), created: false }
-    return { message: appendTx(message), created: true }
-  })
+    return { message: appendRow(message), created: true }
+  }
 
   const upsertProfileTx = db.transaction((roomId: string, userId: string, values, mode) => {
     const now = new Date().toISOString()
@@ -182,13 +196,15 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
   type Pending = { message: NewMessage, once: boolean, resolve (value: { message: Message, created: boolean }): void, reject (err: unknown): void }
   let pending: Pending[] = []
   const runOne = (item: Pending) => item.once
-    ? appendOnceTx(item.message as NewMessage & { clientId: string })
-    : { message: appendTx(item.message), created: true }
+    ? appendOnceRow(item.message as NewMessage & { clientId: string })
+    : { message: appendRow(item.message), created: true }
   const commitBatch = db.transaction((items: Pending[]) => items.map(runOne))
+  const commitOne = db.transaction(runOne)
 
   function flush (): void {
     const items = pending
     pending = []
+    lastCommit = performance.now()
     if (!db.open) {
       for (const item of items) item.reject(new Error('the store is closed'))
       return
@@ -197,11 +213,14 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
     try {
       results = commitBatch(items)
     } catch {
+      // Rolled back: the seqs handed out are void; the file is the truth again.
+      seqs.clear()
       // One bad item must not fail its neighbours: redo them one by one.
       for (const item of items) {
         try {
-          item.resolve(runOne(item))
+          item.resolve(commitOne(item))
         } catch (err) {
+          seqs.clear()
           item.reject(err)
         }
       }
@@ -210,9 +229,17 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
     for (let i = 0; i < items.length; i++) items[i].resolve(results[i])
   }
 
+  const commitInterval = opts.commitIntervalMs ?? 0
+  let lastCommit = -Infinity
+  function scheduleFlush (): void {
+    const wait = lastCommit + commitInterval - performance.now()
+    if (wait <= 0) setImmediate(flush)
+    else setTimeout(flush, wait)
+  }
+
   function enqueue (message: NewMessage, once: boolean): Promise<{ message: Message, created: boolean }> {
     return new Promise((resolve, reject) => {
-      if (pending.length === 0) setImmediate(flush)
+      if (pending.length === 0) scheduleFlush()
       pending.push({ message, once, resolve, reject })
     })
   }
@@ -285,7 +312,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
       return selectSeqOf.get(messageId, roomId)?.seq
     },
     async lastSeq (roomId) {
-      return selectLastSeq.get(roomId)?.last_seq ?? 0
+      return lastSeqOf(roomId)
     },
     async ping () {
       db.prepare('SELECT 1').get()

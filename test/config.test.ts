@@ -21,6 +21,7 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     host: '0.0.0.0',
     databaseUrl: 'data/parley.db',
     sqliteSynchronous: 'normal',
+    sqliteCommitIntervalMs: 0,
     corsOrigins: [
       'http://localhost:3000',
       'https://video-chat-frontend-ruby.vercel.app',
