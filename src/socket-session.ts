@@ -58,13 +58,20 @@ export function createSocketSession (opts: SessionOptions) {
 
   function enqueue (task: () => Promise<void>): void {
     pending++
-    queue = queue.then(task).catch((err) => fail(err)).finally(() => { pending-- })
+    queue = queue.then(task).catch((err) => fail(err, undefined, true)).finally(() => { pending-- })
   }
 
-  function refuse (err: ChatError): void {
+  /** `inQueue`: called while the refused frame's own turn runs, so its answer is next anyway. */
+  function refuse (err: ChatError, clientId?: string, inQueue = false): void {
     log.info({ code: err.code }, `frame refused: ${err.message}`)
     opts.metrics?.frameRefused(err.code)
-    reply({ type: 'error', code: err.code, message: err.message })
+    // A refused send names its client_id, so the client can mark that optimistic copy.
+    const frame = clientId === undefined
+      ? { type: 'error', code: err.code, message: err.message }
+      : { type: 'error', code: err.code, message: err.message, client_id: clientId }
+    // Answers go out in the order of the frames they answer: behind queued frames, in the queue.
+    if (!inQueue && pending > 0 && pending < MAX_PENDING_FRAMES) enqueue(async () => reply(frame))
+    else reply(frame)
     if (err.code === 'rate_limited' && !abuseBucket.take() && !abusive) {
       abusive = true
       log.warn({ code: err.code }, 'closing an abusive socket')
@@ -72,8 +79,8 @@ export function createSocketSession (opts: SessionOptions) {
     }
   }
 
-  function fail (err: unknown): void {
-    if (err instanceof ChatError) return refuse(err)
+  function fail (err: unknown, clientId?: string, inQueue = false): void {
+    if (err instanceof ChatError) return refuse(err, clientId, inQueue)
     log.error({ err }, 'frame failed')
     opts.metrics?.frameRefused('internal_error')
     reply({ type: 'error', code: 'internal_error', message: 'the frame could not be processed; try again' })
@@ -138,13 +145,14 @@ export function createSocketSession (opts: SessionOptions) {
       } catch (err) {
         return fail(err)
       }
+      const clientId = parsed.kind === 'chat' ? parsed.frame.client_id : undefined
       if (parsed.kind === 'chat' && !messageBucket.take()) {
-        return refuse(new ChatError('rate_limited', `too many messages; at most ${limits.wsMessageRate} a second`))
+        return refuse(new ChatError('rate_limited', `too many messages; at most ${limits.wsMessageRate} a second`), clientId)
       }
       if (pending >= MAX_PENDING_FRAMES) {
-        return refuse(new ChatError('overloaded', 'too many frames in flight; slow down'))
+        return refuse(new ChatError('overloaded', 'too many frames in flight; slow down'), clientId)
       }
-      enqueue(() => dispatch(parsed))
+      enqueue(() => dispatch(parsed).catch((err) => fail(err, clientId, true)))
     },
 
     /** After the socket closed: finish queued frames, then clear the typing indicator. */

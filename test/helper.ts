@@ -48,11 +48,12 @@ export class FrameQueue {
       if (isBinary) this.binaryFrames++
       const frame = JSON.parse(data.toString())
       this.frames.push(frame)
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.test(frame)) return true
-        w.resolve(frame)
-        return false
-      })
+      // One waiter takes one frame: the first that matches.
+      const waiter = this.waiters.find((w) => w.test(frame))
+      if (waiter) {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1)
+        waiter.resolve(frame)
+      }
     })
     this.closed = new Promise((resolve) => {
       socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }))

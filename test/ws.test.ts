@@ -266,3 +266,17 @@ t.test('shutdown closes sockets with 1012, never 4004', async (t) => {
   await app.close()
   t.equal((await socket.closed).code, 1012)
 })
+
+t.test('answers come in the order of the frames, and a refused send names its client_id', async (t) => {
+  const { wsBase } = await listen(t, { maxContentLength: 10 })
+  const socket = await connect(t, `${wsBase}/ws/r/u`)
+  await socket.settle()
+  socket.send({ content: 'first', client_id: 'c-1' })
+  socket.send('oops')
+  socket.send({ content: 'x'.repeat(11), client_id: 'c-2' })
+  socket.send({ type: 'keep_alive' })
+  await until(() => socket.frames.some((f) => f.type === 'ping'))
+  t.same(chatter(socket.frames).map((f) => f.type === 'error' ? `error:${f.code}:${f.client_id}` : f.type), [
+    'message', 'error:invalid_json:undefined', 'error:content_too_long:c-2', 'ping'
+  ])
+})
