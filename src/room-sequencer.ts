@@ -8,6 +8,10 @@ export type History = Pick<RoomStore, 'lastSeq' | 'page'>
 const GAP_WAIT_MS = 200
 const MAX_PENDING = 10_000
 const MAX_FILL = 1000
+// A room that was active is checked against the store this long after its last
+// message: a publish lost with nothing after it (Redis away, a publisher that died)
+// still arrives, late but once and in order.
+const PROBE_MS = 1000
 
 /**
  * Delivers one room's chat messages to this instance in seq order, each once.
@@ -28,6 +32,23 @@ export function createRoomSequencer (opts: {
   let timer: NodeJS.Timeout | undefined
   let filling = false
   let closed = false
+  let probe: NodeJS.Timeout | undefined
+
+  function scheduleProbe (): void {
+    if (probe !== undefined || closed) return
+    probe = setTimeout(() => {
+      probe = undefined
+      history.lastSeq(roomId).then((stored) => {
+        if (last !== null && stored > last) void fill(stored + 1)
+      }, opts.onError)
+    }, PROBE_MS)
+    probe.unref()
+  }
+
+  function send (envelope: Envelope): void {
+    deliver(envelope)
+    scheduleProbe()
+  }
 
   // Where the room's live stream starts. What arrived while this was read came in on
   // the subscription, so it is live too, whatever its seq: delivered in order.
@@ -38,6 +59,7 @@ export function createRoomSequencer (opts: {
         const early = [...pending.keys()].sort((a, b) => a - b)
         last = early.length > 0 ? Math.min(stored, early[0] - 1) : stored
         drain()
+        scheduleProbe()
         return
       } catch (err) {
         opts.onError(err)
@@ -54,29 +76,36 @@ export function createRoomSequencer (opts: {
     while (next) {
       pending.delete(last + 1)
       last++
-      deliver(next)
+      send(next)
       next = pending.get(last + 1)
     }
-    if (pending.size === 0) clearTimeout(timer)
-    else if (pending.size > MAX_PENDING) void fill()
+    if (pending.size === 0) {
+      clearTimeout(timer)
+      timer = undefined
+    } else if (pending.size > MAX_PENDING) void fill()
     else if (!timer && !filling) {
       timer = setTimeout(() => { void fill() }, GAP_WAIT_MS)
       timer.unref()
     }
   }
 
-  async function fill (): Promise<void> {
+  /** Reads what is missing below `upTo` (default: the first seq waiting) from the store. */
+  async function fill (upTo?: number): Promise<void> {
     clearTimeout(timer)
     timer = undefined
-    if (closed || filling || last === null || pending.size === 0) return
+    if (closed || filling || last === null) return
+    if (upTo === undefined) {
+      if (pending.size === 0) return
+      upTo = Math.min(...pending.keys())
+    }
+    if (upTo <= last + 1) return drain()
     filling = true
     try {
-      const upTo = Math.min(...pending.keys())
       const missing = await history.page(roomId, { afterSeq: last, beforeSeq: upTo, limit: Math.min(upTo - last - 1, MAX_FILL) })
       for (const message of missing) {
         if (message.seq <= last) continue
         last = message.seq
-        deliver({ data: JSON.stringify(message), seq: message.seq })
+        send({ data: JSON.stringify(message), seq: message.seq })
       }
       // What the store does not have before upTo was never committed: move on.
       if (missing.length < MAX_FILL) last = Math.max(last, upTo - 1)
@@ -96,7 +125,7 @@ export function createRoomSequencer (opts: {
       if (last !== null && seq <= last) return
       if (last !== null && seq === last + 1 && pending.size === 0) {
         last = seq
-        return deliver(envelope)
+        return send(envelope)
       }
       pending.set(seq, envelope)
       drain()
@@ -104,6 +133,7 @@ export function createRoomSequencer (opts: {
     close (): void {
       closed = true
       clearTimeout(timer)
+      clearTimeout(probe)
       pending.clear()
     }
   }

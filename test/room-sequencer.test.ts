@@ -76,3 +76,26 @@ t.test('messages that arrive while the start is still being read are live and de
   await sequencer.ready
   t.same(delivered.map((e) => e.seq), [1, 2])
 })
+
+t.test('a lost publish with nothing after it still arrives, read from the store', async (t) => {
+  const { store, sequencer, delivered, seqs } = await setup(t)
+  const first = await store.append({ roomId: 'r', userId: 'u', username: 'U', avatar: null, content: 'm1' })
+  sequencer.push({ data: JSON.stringify(first), seq: first.seq })
+  // m2 is stored but its publish never comes (Redis was away, the publisher died).
+  await store.append({ roomId: 'r', userId: 'u', username: 'U', avatar: null, content: 'm2' })
+  await until(() => delivered.length === 2, 3000)
+  t.same(seqs(), [1, 2])
+})
+
+t.test('a second gap after a first one is filled too', async (t) => {
+  const { store, sequencer, delivered, seqs } = await setup(t)
+  const messages = []
+  for (let i = 1; i <= 6; i++) messages.push(await store.append({ roomId: 'r', userId: 'u', username: 'U', avatar: null, content: `m${i}` }))
+  const push = (i: number) => sequencer.push({ data: JSON.stringify(messages[i - 1]), seq: i })
+  push(1); push(3) // 2 is late
+  push(2) // arrives: the first gap closes before its timer fires
+  push(5) // 4 never comes
+  await until(() => delivered.length >= 5, 3000)
+  push(6)
+  t.same(seqs(), [1, 2, 3, 4, 5, 6])
+})
