@@ -1,5 +1,6 @@
 import t from 'tap'
 import type { Envelope } from '../src/broker'
+import type { Message } from '../src/schemas'
 import { createRoomSequencer } from '../src/room-sequencer'
 import { createSqliteStore } from '../src/sqlite-store'
 import { until } from './helper'
@@ -89,7 +90,7 @@ t.test('a lost publish with nothing after it still arrives, read from the store'
 
 t.test('a second gap after a first one is filled too', async (t) => {
   const { store, sequencer, delivered, seqs } = await setup(t)
-  const messages = []
+  const messages: Message[] = []
   for (let i = 1; i <= 6; i++) messages.push(await store.append({ roomId: 'r', userId: 'u', username: 'U', avatar: null, content: `m${i}` }))
   const push = (i: number) => sequencer.push({ data: JSON.stringify(messages[i - 1]), seq: i })
   push(1); push(3) // 2 is late
