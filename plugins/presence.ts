@@ -10,9 +10,9 @@ declare module 'fastify' {
 }
 
 export default fp(async function presencePlugin (fastify) {
-  const { config, broker, store, log } = fastify
+  const { config, broker, store, registry, log } = fastify
   const presence = config.redisUrl === null
-    ? createLocalPresence()
+    ? createLocalPresence(registry)
     : createRedisPresence({
       url: config.redisUrl,
       prefix: config.redisPrefix,
@@ -28,4 +28,4 @@ export default fp(async function presencePlugin (fastify) {
     })
   fastify.decorate('presence', presence)
   fastify.addHook('onClose', async () => presence.close())
-}, { name: 'presence', dependencies: ['config', 'broker', 'store'] })
+}, { name: 'presence', dependencies: ['config', 'broker', 'store', 'registry'] })

@@ -10,14 +10,6 @@ const seqValue = (value: unknown) => {
   const text = firstValue(value)
   return typeof text === 'string' && /^\d{1,15}$/.test(text) ? Number(text) : undefined
 }
-function isSameOrigin (origin: string | undefined, host: string | undefined): boolean {
-  if (origin === undefined || host === undefined) return false
-  try {
-    return new URL(origin).host === host
-  } catch {
-    return false
-  }
-}
 const flagValue = (value: unknown) => ['1', 'true', 'yes'].includes(String(firstValue(value)))
 
 const ws: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -31,8 +23,7 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
     // Runs before the upgrade: a refused origin never gets a socket.
     onRequest: async (request, reply) => {
       const { origin, host } = request.headers
-      // A page served by Parley itself (/demo) is same-origin: always allowed.
-      if (!isAllowedOrigin(origin) && !isSameOrigin(origin, host)) {
+      if (!isAllowedOrigin(origin, host)) {
         request.log.warn({ origin }, 'websocket origin refused')
         return reply.code(403).send({ error: 'Forbidden', message: `origin ${origin} is not allowed` })
       }

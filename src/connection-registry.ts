@@ -146,12 +146,6 @@ export function createConnectionRegistry ({ broker, history, onError = () => {},
       return count
     },
 
-    closeAll (code: number, reason: string): void {
-      for (const room of rooms.values()) {
-        for (const connection of room.connections) connection.close(code, reason)
-      }
-    },
-
     /** Work a closing connection still does after its removal (presence): drained() waits for it. */
     settle (work: Promise<unknown>): void {
       cleanups.add(work)

@@ -13,29 +13,23 @@ export interface PresenceTracker {
   close (): Promise<void>
 }
 
-/** One instance: online means a local socket. */
-export function createLocalPresence (): PresenceTracker {
-  const rooms = new Map<string, Set<string>>()
+/**
+ * One instance: online means a local socket, which the connection registry already
+ * counts. enter and leave are only called on a user's first and last local socket,
+ * so on one instance they are always a change.
+ */
+export function createLocalPresence (registry: { onlineUsers (roomId: string): string[] }): PresenceTracker {
   return {
-    async enter (roomId, userId) {
-      let users = rooms.get(roomId)
-      if (!users) rooms.set(roomId, (users = new Set()))
-      const fresh = !users.has(userId)
-      users.add(userId)
-      return fresh
+    async enter () {
+      return true
     },
-    async leave (roomId, userId) {
-      const users = rooms.get(roomId)
-      const had = users?.delete(userId) ?? false
-      if (users?.size === 0) rooms.delete(roomId)
-      return had
+    async leave () {
+      return true
     },
     async online (roomId) {
-      return [...(rooms.get(roomId) ?? [])]
+      return registry.onlineUsers(roomId)
     },
-    async close () {
-      rooms.clear()
-    }
+    async close () {}
   }
 }
 
