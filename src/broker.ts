@@ -19,7 +19,7 @@ export interface Broker {
 }
 
 /** One instance: publishing is a direct call to the room's listeners. */
-export function createInProcessBroker (): Broker {
+export function createInProcessBroker (): Broker & { listenerCount (roomId: string): number } {
   const rooms = new Map<string, Set<BrokerListener>>()
   return {
     async publish (roomId, envelope) {
@@ -40,6 +40,10 @@ export function createInProcessBroker (): Broker {
       if (!listeners) return
       listeners.delete(listener)
       if (listeners.size === 0) rooms.delete(roomId)
+    },
+    /** For a broker built on this one (Redis): whether a room still has listeners here. */
+    listenerCount (roomId) {
+      return rooms.get(roomId)?.size ?? 0
     },
     async ping () {},
     async close () {

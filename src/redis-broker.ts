@@ -1,5 +1,5 @@
 import Redis from 'ioredis'
-import type { Broker, BrokerListener, Envelope } from './broker'
+import { createInProcessBroker, type Broker, type Envelope } from './broker'
 
 export interface RedisBrokerOptions {
   url: string
@@ -35,7 +35,8 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
   // No offline queue: a publish while Redis is away must fail fast, not pile up.
   const pub = new Redis(opts.url, { retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true })
   const sub = new Redis(opts.url, { retryStrategy, lazyConnect: true })
-  const rooms = new Map<string, Set<BrokerListener>>()
+  // This instance's listeners: the in-process broker, fed by the Redis channels.
+  const local = createInProcessBroker()
   let down = false
 
   for (const [name, client] of [['publisher', pub], ['subscriber', sub]] as const) {
@@ -50,16 +51,8 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
   }
 
   sub.on('message', (channel: string, text: string) => {
-    if (!channel.startsWith(prefix)) return
-    const listeners = rooms.get(channel.slice(prefix.length))
-    if (!listeners) return
-    const envelope = decode(text)
-    for (const listener of listeners) listener(envelope)
+    if (channel.startsWith(prefix)) void local.publish(channel.slice(prefix.length), decode(text))
   })
-
-  function deliverLocally (roomId: string, envelope: Envelope): void {
-    for (const listener of rooms.get(roomId) ?? []) listener(envelope)
-  }
 
   const connected = Promise.all([pub.connect(), sub.connect()])
   // A first connection that fails is retried by ioredis; ping reports it meanwhile.
@@ -83,28 +76,18 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
         await pub.publish(prefix + roomId, encode(envelope))
       } catch (err) {
         opts.log.warn({ err: (err as Error).message, roomId }, 'redis publish failed; delivered on this instance only')
-        deliverLocally(roomId, envelope)
+        await local.publish(roomId, envelope)
       }
     },
     async subscribe (roomId, listener) {
-      let listeners = rooms.get(roomId)
-      if (!listeners) {
-        listeners = new Set()
-        rooms.set(roomId, listeners)
-        listeners.add(listener)
-        // ioredis re-subscribes by itself after a reconnect.
-        await sub.subscribe(prefix + roomId)
-        return
-      }
-      listeners.add(listener)
+      const first = local.listenerCount(roomId) === 0
+      await local.subscribe(roomId, listener)
+      // ioredis re-subscribes by itself after a reconnect.
+      if (first) await sub.subscribe(prefix + roomId)
     },
     async unsubscribe (roomId, listener) {
-      const listeners = rooms.get(roomId)
-      if (!listeners) return
-      listeners.delete(listener)
-      if (listeners.size > 0) return
-      rooms.delete(roomId)
-      await sub.unsubscribe(prefix + roomId).catch(() => {})
+      await local.unsubscribe(roomId, listener)
+      if (local.listenerCount(roomId) === 0) await sub.unsubscribe(prefix + roomId).catch(() => {})
     },
     async ping () {
       await connected.catch(() => {})
@@ -112,7 +95,7 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
       await pub.ping()
     },
     async close () {
-      rooms.clear()
+      await local.close()
       // quit() flushes what is pending on a live connection; a dead one is just dropped.
       await Promise.allSettled([pub, sub].map((client) => client.status === 'ready' ? client.quit() : client.disconnect()))
     }
