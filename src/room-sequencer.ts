@@ -8,10 +8,12 @@ export type History = Pick<RoomStore, 'lastSeq' | 'page'>
 const GAP_WAIT_MS = 200
 const MAX_PENDING = 10_000
 const MAX_FILL = 1000
-// A room that was active is checked against the store this long after its last
-// message: a publish lost with nothing after it (Redis away, a publisher that died)
-// still arrives, late but once and in order.
+// While a room has sockets here, its newest seq is checked against the store, 1 s
+// after activity and then less and less often (up to every 30 s): a publish lost
+// with nothing after it (Redis away, a publisher that died) still arrives, late but
+// once and in order, and an idle room costs a query every half minute.
 const PROBE_MS = 1000
+const PROBE_MAX_MS = 30_000
 
 /**
  * Delivers one room's chat messages to this instance in seq order, each once.
@@ -33,21 +35,26 @@ export function createRoomSequencer (opts: {
   let filling = false
   let closed = false
   let probe: NodeJS.Timeout | undefined
+  let probeDelay = PROBE_MS
 
-  function scheduleProbe (): void {
-    if (probe !== undefined || closed) return
+  function scheduleProbe (delay = PROBE_MS): void {
+    if (closed) return
+    // Activity brings the next check back to 1 s; an idle room backs off.
+    if (probe !== undefined && delay >= probeDelay) return
+    clearTimeout(probe)
+    probeDelay = delay
     probe = setTimeout(() => {
       probe = undefined
       history.lastSeq(roomId).then((stored) => {
         if (last !== null && stored > last) void fill(stored + 1)
-      }, opts.onError)
-    }, PROBE_MS)
+      }, (err) => { if (!closed) opts.onError(err) }).finally(() => scheduleProbe(Math.min(probeDelay * 2, PROBE_MAX_MS)))
+    }, delay)
     probe.unref()
   }
 
   function send (envelope: Envelope): void {
     deliver(envelope)
-    scheduleProbe()
+    if (probeDelay > PROBE_MS || probe === undefined) scheduleProbe()
   }
 
   // Where the room's live stream starts. What arrived while this was read came in on

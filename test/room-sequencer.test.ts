@@ -100,3 +100,12 @@ t.test('a second gap after a first one is filled too', async (t) => {
   push(6)
   t.same(seqs(), [1, 2, 3, 4, 5, 6])
 })
+
+t.test('a lost publish in a room that was quiet since its start still arrives', async (t) => {
+  const { store, delivered, seqs } = await setup(t)
+  // Nothing was delivered yet: only the room's start armed a check.
+  await new Promise((resolve) => setTimeout(resolve, 1200))
+  await store.append({ roomId: 'r', userId: 'u', username: 'U', avatar: null, content: 'late and lost' })
+  await until(() => delivered.length === 1, 4000)
+  t.same(seqs(), [1])
+})
