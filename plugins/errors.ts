@@ -4,6 +4,11 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import type { FastifyError } from 'fastify'
 import { ChatError } from '../src/chat'
 
+/** The one error body: `{error, message, code}`, for the error handler and for the router's own refusals. */
+export function errorBody (statusCode: number, message: string, code?: string) {
+  return { error: STATUS_CODES[statusCode] ?? 'Error', message, code }
+}
+
 // TypeBox's checker for REST, as for socket frames and ids: one rule (lengths in
 // UTF-16 units, no coercion of bodies) whichever way a value arrives. Query strings
 // and params arrive as text and are converted first.
@@ -14,17 +19,13 @@ export default fp(async function errorsPlugin (fastify) {
     const statusCode = err.statusCode ?? 500
     if (statusCode >= 500) {
       request.log.error({ err }, 'request failed')
-      return reply.code(statusCode).send({ error: 'Internal Server Error', message: 'something went wrong; try again' })
+      return reply.code(statusCode).send(errorBody(statusCode, 'something went wrong; try again'))
     }
     request.log.info({ code: err.code, statusCode }, err.message)
-    return reply.code(statusCode).send({
-      error: STATUS_CODES[statusCode] ?? 'Error',
-      message: err.message,
-      code: err.code
-    })
+    return reply.code(statusCode).send(errorBody(statusCode, err.message, err.code))
   })
 
   fastify.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ error: 'Not Found', message: `${request.method} ${request.url.split('?')[0]} does not exist` })
+    reply.code(404).send(errorBody(404, `${request.method} ${request.url.split('?')[0]} does not exist`))
   })
 }, { name: 'errors' })

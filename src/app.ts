@@ -1,10 +1,9 @@
-import { STATUS_CODES } from 'node:http'
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config'
 import configPlugin from '../plugins/config'
-import errorsPlugin from '../plugins/errors'
+import errorsPlugin, { errorBody } from '../plugins/errors'
 import corsPlugin from '../plugins/cors'
 import websocketPlugin from '../plugins/websocket'
 import rateLimitPlugin from '../plugins/rate-limit'
@@ -57,11 +56,7 @@ function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: F
     reply.header('connection', 'close')
     reply.raw.once('finish', () => reply.raw.socket?.destroy())
   }
-  reply.code(error.statusCode ?? 400).send({
-    error: STATUS_CODES[error.statusCode ?? 400] ?? 'Bad Request',
-    message: error.message,
-    code: error.code
-  })
+  reply.code(error.statusCode ?? 400).send(errorBody(error.statusCode ?? 400, error.message, error.code))
 }
 
 export async function buildApp (config: Config, opts: FastifyServerOptions = {}) {
