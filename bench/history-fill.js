@@ -43,6 +43,7 @@ async function historyDb ({ log = () => {} } = {}) {
   const tmp = `${file}.tmp-${process.pid}`
   for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) fs.rmSync(f, { force: true })
   const { createSqliteStore } = require(path.join(ROOT, 'dist', 'src', 'sqlite-store.js'))
+  const { messageId } = require(path.join(ROOT, 'dist', 'src', 'ids.js'))
   await createSqliteStore({ filename: tmp }).close()
 
   const db = new Database(tmp)
@@ -62,9 +63,10 @@ async function historyDb ({ log = () => {} } = {}) {
     for (let seq = from; seq <= to; seq++) {
       const u = seq % USERS
       // Every other message has no avatar of its own: history fills it from the profile (the JOIN).
-      insertMessage.run(roomId, seq, crypto.randomUUID(), `user-${u}`, `User ${u}`,
+      const at = base + seq * 1000
+      insertMessage.run(roomId, seq, messageId(seq, at), `user-${u}`, `User ${u}`,
         `message ${seq}: ${filler.slice(0, 20 + (seq % 40))}`, seq % 2 ? `https://example.com/a/${u}.png` : null,
-        new Date(base + seq * 1000).toISOString())
+        new Date(at).toISOString())
     }
   })
   db.transaction(() => {

@@ -38,8 +38,8 @@ const CONFIG = {
   mode: PROFILE ? 'profile' : QUICK ? 'quick' : 'full',
   deadlineMs: PROFILE ? 4 * 60_000 : QUICK ? 4 * 60_000 : 14 * 60_000,
   fanout: {
-    rooms: 10,
-    socketsPerRoom: 50,
+    rooms: Number(option('rooms') || 10),
+    socketsPerRoom: Number(option('sockets-per-room') || 50),
     sendersPerRoom: 5,
     contentBytes: 48,
     // Offered deliveries per second (messages/s × sockets per room).
@@ -48,6 +48,10 @@ const CONFIG = {
         : QUICK ? [40_000, 80_000]
           : [20_000, 40_000, 60_000, 80_000, 100_000, 120_000, 140_000, 160_000, 200_000],
     targetRate: 40_000,
+    // The target rate is measured this many times, Parley and floor alternating, and
+    // judged on the median of the pairs' ratios: one neighbour's burst on this shared
+    // machine moves one pair, not the verdict.
+    targetPairs: Number(option('target-pairs') || (PROFILE || QUICK ? 1 : 3)),
     warmupMs: QUICK ? 1000 : 2000,
     measureMs: PROFILE ? 15_000 : QUICK ? 4000 : 8000,
     drainMs: QUICK ? 2000 : 3000,
@@ -199,7 +203,7 @@ async function fanoutSetup (kind, { nodeArgs = [] } = {}) {
   const server = kind === 'parley' ? await startParley({ nodeArgs }) : await startFloorWs({ nodeArgs })
   const rooms = Array.from({ length: cfg.rooms }, (_, i) => `fan-${kind}-${i}`)
   const procs = Math.max(1, Math.min(cfg.genProcs, cfg.rooms))
-  const run = { kind, server, gens: [], out: { server: kind, serverPid: server.pid, steps: [], connect: [] }, active: true }
+  const run = { kind, server, gens: [], out: { server: kind, serverPid: server.pid, steps: [], targetSamples: [], connect: [] }, active: true }
   for (let g = 0; g < procs; g++) {
     const mine = rooms.filter((_, i) => i % procs === g)
     const gen = lib.startWorker('fanout-client.js', [String(CONFIG.deadlineMs)])
@@ -230,6 +234,7 @@ async function fanoutTeardown (run) {
   const held = run.out.steps.filter((s) => s.holds)
   run.out.highestHoldingRate = held.length ? Math.max(...held.map((s) => s.offeredRate)) : 0
   run.out.atTarget = run.out.steps.find((s) => s.offeredRate === CONFIG.fanout.targetRate) || null
+  run.out.targetCpuUsPerDelivery = run.out.targetSamples.map((s) => s.serverCpuUsPerDelivery)
   return run.out
 }
 
@@ -273,9 +278,19 @@ async function fanoutRun ({ nodeArgs = [] } = {}) {
           step.previousAttempt = previous
         }
         out.steps.push(step)
+        if (rate === cfg.targetRate) out.targetSamples.push(step)
         logStep(kind, step, '')
         if (!step.holds && rate >= cfg.targetRate) run.active = false
         await quiesce(server.pid)
+      }
+      for (let pair = 2; rate === cfg.targetRate && pair <= cfg.targetPairs && runs.every((r) => r.active); pair++) {
+        for (const run of runs) {
+          await waitForQuiet(`fan-out ${run.kind} pair ${pair}`)
+          const step = await fanoutStep(run.server, run.gens, rate, ++stepId)
+          run.out.targetSamples.push(step)
+          logStep(run.kind, step, ` (target, pair ${pair} of ${cfg.targetPairs})`)
+          await quiesce(run.server.pid)
+        }
       }
       if (!runs.some((r) => r.active)) break
     }
@@ -589,6 +604,24 @@ async function profileRun () {
 // ---------------------------------------------------------------- report
 
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : NaN)
+const median = (xs) => {
+  const v = xs.filter(Number.isFinite).sort((x, y) => x - y)
+  if (v.length === 0) return NaN
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2
+}
+
+/** Parley/floor CPU per delivery of each interleaved pair at the target rate, and their median. */
+function targetPairs (fanout) {
+  const p = fanout.parley.targetSamples || []
+  const f = fanout.floor.targetSamples || []
+  const ratios = p.slice(0, f.length).map((a, i) => ratio(a.serverCpuUsPerDelivery, f[i].serverCpuUsPerDelivery))
+  return {
+    ratios,
+    median: median(ratios),
+    parley: median(p.map((a) => a.serverCpuUsPerDelivery)),
+    floor: median(f.map((b) => b.serverCpuUsPerDelivery))
+  }
+}
 const verdict = (ok) => (ok === null ? '' : ok ? 'pass' : 'FAIL')
 
 function report (results) {
@@ -599,7 +632,9 @@ function report (results) {
     const p = results.fanout.parley.atTarget || {}
     const f = results.fanout.floor.atTarget || {}
     const row = (name, key, digits, target, ok) => [name, fmt(p[key], digits), fmt(f[key], digits), fmt(ratio(p[key], f[key]), 3), target || '', verdict(ok ?? null)]
-    const cpuRatio = ratio(p.serverCpuUsPerDelivery, f.serverCpuUsPerDelivery)
+    const pairs = targetPairs(results.fanout)
+    results.fanout.targetPairs = pairs
+    const cpuRatio = pairs.median
     sections.push({
       title: `Fan-out: ${CONFIG.fanout.rooms} rooms × ${CONFIG.fanout.socketsPerRoom} sockets, ${CONFIG.fanout.sendersPerRoom} senders/room, offered ${fmt(CONFIG.fanout.targetRate)} deliveries/s`,
       headers: ['Figure', 'Parley', 'Floor (ws)', 'Parley/Floor', 'Target', 'Result'],
@@ -609,13 +644,15 @@ function report (results) {
         row('latency p50 (ms)', 'p50Ms', 2),
         row('latency p99 (ms)', 'p99Ms', 2, `Parley ≤ ${t.fanoutP99Ms} ms`, p.p99Ms <= t.fanoutP99Ms),
         row('latency max (ms)', 'maxMs', 1),
-        row('server CPU per delivery (µs)', 'serverCpuUsPerDelivery', 3, `≤ ${t.fanoutCpuRatio}×`, cpuRatio <= t.fanoutCpuRatio),
+        [`server CPU per delivery (µs), median of ${pairs.ratios.length} interleaved pairs; Parley/Floor is the median pair ratio`,
+          fmt(pairs.parley, 3), fmt(pairs.floor, 3), fmt(cpuRatio, 3), `≤ ${t.fanoutCpuRatio}×`, verdict(cpuRatio <= t.fanoutCpuRatio)],
+        ['  each pair (µs, Parley/Floor)', results.fanout.parley.targetSamples.map((a) => fmt(a.serverCpuUsPerDelivery, 3)).join(', '),
+          results.fanout.floor.targetSamples.map((b) => fmt(b.serverCpuUsPerDelivery, 3)).join(', '), pairs.ratios.map((r) => fmt(r, 3)).join(', '), '', ''],
         (() => {
           // Every rate both servers ran and held: one noisy step weighs less than in the row above.
           const both = results.fanout.parley.steps.filter((a) => a.holds && results.fanout.floor.steps.some((b) => b.holds && b.offeredRate === a.offeredRate))
-          const med = (xs) => { const v = [...xs].sort((x, y) => x - y); return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : NaN }
-          const mp = med(both.map((a) => a.serverCpuUsPerDelivery))
-          const mf = med(both.map((a) => results.fanout.floor.steps.find((b) => b.holds && b.offeredRate === a.offeredRate).serverCpuUsPerDelivery))
+          const mp = median(both.map((a) => a.serverCpuUsPerDelivery))
+          const mf = median(both.map((a) => results.fanout.floor.steps.find((b) => b.holds && b.offeredRate === a.offeredRate).serverCpuUsPerDelivery))
           return [`server CPU per delivery, median of ${both.length} rates both held (µs)`, fmt(mp, 3), fmt(mf, 3), fmt(ratio(mp, mf), 3), '(informative)', '']
         })(),
         ['  of which user / kernel (µs)', `${fmt(p.serverUserUsPerDelivery, 3)} / ${fmt(p.serverSysUsPerDelivery, 3)}`,

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { createConnectionRegistry } from '../src/connection-registry'
+import { textFrame } from '../src/ws-frame'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,6 +14,8 @@ export default fp(async function registryPlugin (fastify) {
     broker,
     history: store,
     onError: (err) => log.error({ err }, 'reading missed messages failed'),
-    metrics
+    metrics,
+    // Every connection in the registry is a WebSocket (src/socket-connection.ts).
+    encode: textFrame
   }))
 }, { name: 'registry', dependencies: ['broker', 'store', 'metrics'] })

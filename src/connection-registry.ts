@@ -9,7 +9,7 @@ export interface Connection {
   userId: string
   /** The client's address, for the per-address socket cap. */
   address: string
-  /** `seq` is set for chat messages (see Envelope). */
+  /** `data` is the broadcast as the registry's `encode` made it; `seq` is set for chat messages (see Envelope). */
   send (data: Buffer, seq?: number): void
   close (code: number, reason: string): void
 }
@@ -27,8 +27,10 @@ interface Room {
  * Room → this instance's sockets. The registry subscribes to the broker for a room
  * while it holds at least one socket there, and delivers what the broker brings.
  */
-export function createConnectionRegistry ({ broker, history, onError = () => {}, metrics }: {
+export function createConnectionRegistry ({ broker, history, onError = () => {}, metrics, encode = utf8 }: {
   broker: Broker
+  /** Turns a broadcast's text into the bytes every connection sends: once per broadcast. */
+  encode?: (text: string) => Buffer
   /** With it, chat messages reach the room in seq order, gaps read from the store. */
   history?: History
   onError?: (err: unknown) => void
@@ -44,11 +46,12 @@ export function createConnectionRegistry ({ broker, history, onError = () => {},
   function deliver (roomId: string, envelope: Envelope): void {
     const room = rooms.get(roomId)
     if (!room) return
-    // Encoded once per broadcast; ws writes the same buffer to every socket.
-    const data = Buffer.from(envelope.data)
+    // Encoded once per broadcast; every socket writes the same bytes.
+    const data = encode(envelope.data)
+    const { except } = envelope
     let sent = 0
     for (const connection of room.connections) {
-      if (connection.id === envelope.except) continue
+      if (except !== undefined && connection.id === except) continue
       // One socket's failure must not cost the rest of the room its delivery.
       try {
         connection.send(data, envelope.seq)
@@ -158,6 +161,10 @@ export function createConnectionRegistry ({ broker, history, onError = () => {},
       while (cleanups.size > 0) await Promise.allSettled([...cleanups])
     }
   }
+}
+
+function utf8 (text: string): Buffer {
+  return Buffer.from(text)
 }
 
 export type ConnectionRegistry = ReturnType<typeof createConnectionRegistry>

@@ -1,7 +1,6 @@
-import type { WebSocket } from 'ws'
+import { WebSocket } from 'ws'
 import type { Connection } from './connection-registry'
-
-const TEXT = { binary: false }
+import { streamOf } from './ws-frame'
 
 // A close handshake that a stalled peer never completes must not hold the socket.
 const CLOSE_TIMEOUT_MS = 2000
@@ -26,9 +25,17 @@ export interface SocketConnection extends Connection {
   release (throughSeq: number): void
 }
 
-/** A registry connection over a ws socket, with a cap on the bytes it may queue. */
+/**
+ * A registry connection over a ws socket, with a cap on the bytes it may queue.
+ *
+ * Room deliveries arrive as whole text frames (src/ws-frame.ts), framed once per
+ * broadcast, and go straight to the TCP socket. That keeps their order with ws's own
+ * sends (replies, close) because without permessage-deflate (off, plugins/websocket.ts)
+ * ws writes every frame to the socket synchronously, in call order.
+ */
 export function createSocketConnection (opts: SocketConnectionOptions): SocketConnection {
   const { socket, maxBufferedBytes } = opts
+  const raw = streamOf(socket)
   let cut = false
   let held: Array<{ data: Buffer, seq?: number }> | null = null
   let heldBytes = 0
@@ -52,10 +59,11 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
         held.push({ data, seq })
         return
       }
-      // bufferedAmount counts what ws and the kernel socket still hold for this peer.
-      if (socket.bufferedAmount > maxBufferedBytes) return slow()
-      // A Buffer goes out as a binary frame unless told otherwise; browsers would get a Blob.
-      socket.send(data, TEXT)
+      // Nothing may follow a close frame, and a closing socket takes no more data.
+      if (socket.readyState !== WebSocket.OPEN) return
+      // What the socket still holds for this peer (ws itself queues nothing without deflate).
+      if (raw.writableLength > maxBufferedBytes) return slow()
+      raw.write(data)
     },
     write (data) {
       if (!cut) socket.send(data)

@@ -126,7 +126,7 @@ export function createSocketSession (opts: SessionOptions) {
         const { content, username, avatar, client_id: clientId } = parsed.frame
         // The path's user id wins over the body's: frame.user_id is ignored.
         const message = { roomId, userId, content, username: cleanUsername(username), avatar, clientId }
-        if (content.trim() !== '') await stopTyping()
+        if (typingAs !== null && content.trim() !== '') await stopTyping()
         const result = await sendMessage(deps, message)
         // A retry of a stored message: the room has it; the sender gets it back to reconcile.
         if (!result.created) reply(result.message)

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { uuidv7 } from './ids'
+import { messageId, seqInMessageId } from './ids'
+import { migrate } from './sqlite-schema'
 import type { Message } from './schemas'
 import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
 
@@ -16,41 +17,7 @@ export interface SqliteStoreOptions {
   commitIntervalMs?: number
 }
 
-// Each entry moves the schema one version up; PRAGMA user_version records where a file is.
-const MIGRATIONS = [
-  `CREATE TABLE rooms (
-     room_id TEXT PRIMARY KEY,
-     created_at TEXT NOT NULL,
-     last_seq INTEGER NOT NULL DEFAULT 0
-   ) WITHOUT ROWID;
-   CREATE TABLE profiles (
-     room_id TEXT NOT NULL,
-     user_id TEXT NOT NULL,
-     username TEXT,
-     avatar_url TEXT,
-     joined_at TEXT NOT NULL,
-     PRIMARY KEY (room_id, user_id)
-   ) WITHOUT ROWID;
-   CREATE TABLE messages (
-     room_id TEXT NOT NULL,
-     seq INTEGER NOT NULL,
-     id TEXT NOT NULL UNIQUE,
-     user_id TEXT NOT NULL,
-     username TEXT NOT NULL,
-     content TEXT NOT NULL,
-     avatar TEXT,
-     created_at TEXT NOT NULL,
-     PRIMARY KEY (room_id, seq)
-   ) WITHOUT ROWID;`,
-  `ALTER TABLE rooms ADD COLUMN name TEXT;
-   ALTER TABLE rooms ADD COLUMN thumbnail_url TEXT;
-   ALTER TABLE rooms ADD COLUMN last_message_at TEXT;
-   ALTER TABLE messages ADD COLUMN client_id TEXT;
-   CREATE UNIQUE INDEX messages_client_id ON messages (room_id, user_id, client_id) WHERE client_id IS NOT NULL;`
-]
-
-/** The schema version this build writes: PRAGMA user_version of an up-to-date file. */
-export const SCHEMA_VERSION = MIGRATIONS.length
+export { SCHEMA_VERSION } from './sqlite-schema'
 
 interface MessageRow {
   client_id: string | null
@@ -89,6 +56,12 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
   // NORMAL in WAL mode survives a process crash (kill -9); FULL also survives power loss.
   db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
   db.pragma('busy_timeout = 5000')
+  // Checkpoint every 4000 WAL pages (16 MB) rather than 1000: a busy room rewrites its
+  // newest page in every commit, and a checkpoint copies only its last version, so
+  // rarer checkpoints copy and fsync less per message. The WAL file is cut back to
+  // 32 MB after a checkpoint if a long reader made it grow past that.
+  db.pragma('wal_autocheckpoint = 4000')
+  db.pragma('journal_size_limit = 33554432')
   migrate(db)
 
   const selectMaxSeq = db.prepare<[string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1')
@@ -110,7 +83,10 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
   const selectByClientId = db.prepare<[string, string, string], MessageRow>(
     `SELECT ${columns} WHERE m.room_id = ? AND m.user_id = ? AND m.client_id = ?`
   )
-  const selectSeqOf = db.prepare<[string, string], { seq: number }>('SELECT seq FROM messages WHERE id = ? AND room_id = ?')
+  // A message id carries its seq: one primary-key probe checks it. Ids from before
+  // schema version 3 are looked up in message_ids.
+  const selectSeqAt = db.prepare<[string, number, string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? AND seq = ? AND id = ?')
+  const selectLegacySeq = db.prepare<[string, string], { seq: number }>('SELECT seq FROM message_ids WHERE id = ? AND room_id = ?')
   const ensureRoom = db.prepare('INSERT INTO rooms (room_id, created_at) VALUES (?, ?) ON CONFLICT (room_id) DO NOTHING')
   const insertRoom = db.prepare('INSERT INTO rooms (room_id, created_at, name, thumbnail_url) VALUES (?, ?, ?, ?)')
   // The last seq and time come from each room's newest message (a primary-key probe);
@@ -154,12 +130,13 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
   // Plain functions, run inside the batch's one transaction (a nested db.transaction
   // would add a SAVEPOINT per message).
   const appendRow = (message: NewMessage): Message => {
-    const timestamp = new Date().toISOString()
+    const now = Date.now()
+    const timestamp = new Date(now).toISOString()
     const last = lastSeqOf(message.roomId)
     if (last === 0) ensureRoom.run(message.roomId, timestamp)
     const seq = last + 1
     seqs.set(message.roomId, seq)
-    const id = uuidv7()
+    const id = messageId(seq, now)
     insertMessage.run(message.roomId, seq, id, message.userId, message.username, message.content, message.avatar, timestamp, message.clientId ?? null)
     return wireMessage({ ...message, id, seq, timestamp })
   }
@@ -308,8 +285,10 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
     async page (roomId, query) {
       return readPage(roomId, query)
     },
-    async seqOf (roomId, messageId) {
-      return selectSeqOf.get(messageId, roomId)?.seq
+    async seqOf (roomId, id) {
+      const seq = seqInMessageId(id)
+      if (seq !== undefined && selectSeqAt.get(roomId, seq, id) !== undefined) return seq
+      return selectLegacySeq.get(id, roomId)?.seq
     },
     async lastSeq (roomId) {
       return lastSeqOf(roomId)
@@ -322,19 +301,6 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
       if (db.open) db.close()
     }
   }
-}
-
-function migrate (db: Database.Database): void {
-  // IMMEDIATE takes the write lock before reading the version: two processes opening
-  // a new file at once run each migration exactly once.
-  db.transaction(() => {
-    const version = db.pragma('user_version', { simple: true }) as number
-    if (version > MIGRATIONS.length) {
-      throw new Error(`the database schema is version ${version}, newer than this build knows (${MIGRATIONS.length}); run a newer Parley`)
-    }
-    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v])
-    db.pragma(`user_version = ${MIGRATIONS.length}`)
-  }).immediate()
 }
 
 function fromMessageRow (row: MessageRow): Message {

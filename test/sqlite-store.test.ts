@@ -66,7 +66,7 @@ t.test('the schema migration records its version and is idempotent on reopen', a
   }
   const db = inspect(t, filename)
   t.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'user_version is unchanged by reopening')
-  t.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(), ['messages', 'profiles', 'rooms'])
+  t.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(), ['message_ids', 'messages', 'profiles', 'rooms'])
 })
 
 t.test('a file db runs in WAL mode', async (t) => {
@@ -151,4 +151,38 @@ t.test('a version 1 file is migrated in place and keeps its history', async (t) 
   t.match(await store.latest('r', 10), [{ id: 'old-id', seq: 1, content: 'from v1' }])
   t.equal((await store.append({ roomId: 'r', userId: 'u', username: 'Ada', avatar: null, content: 'v2' })).seq, 2)
   t.equal(inspect(t, filename).pragma('user_version', { simple: true }), SCHEMA_VERSION)
+  t.equal(await store.seqOf('r', 'old-id'), 1, 'an id issued by version 1 still finds its message')
+})
+
+t.test('a version 2 file is migrated to version 3: ids from before keep working as cursors, new ids need no index', async (t) => {
+  const filename = join(t.testdir(), 'v2.db')
+  const db = new Database(filename)
+  db.exec(`CREATE TABLE rooms (room_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0,
+      name TEXT, thumbnail_url TEXT, last_message_at TEXT) WITHOUT ROWID;
+    CREATE TABLE profiles (room_id TEXT NOT NULL, user_id TEXT NOT NULL, username TEXT, avatar_url TEXT, joined_at TEXT NOT NULL, PRIMARY KEY (room_id, user_id)) WITHOUT ROWID;
+    CREATE TABLE messages (room_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL, username TEXT NOT NULL,
+      content TEXT NOT NULL, avatar TEXT, created_at TEXT NOT NULL, client_id TEXT, PRIMARY KEY (room_id, seq)) WITHOUT ROWID;
+    CREATE UNIQUE INDEX messages_client_id ON messages (room_id, user_id, client_id) WHERE client_id IS NOT NULL;
+    INSERT INTO rooms (room_id, created_at) VALUES ('r', '2026-01-01T00:00:00.000Z');
+    INSERT INTO messages VALUES ('r', 1, '0190a000-0000-7000-8000-00000000abcd', 'u', 'Ada', 'one', NULL, '2026-01-01T00:00:00.000Z', 'c-1');
+    INSERT INTO messages VALUES ('r', 2, '3f1c2b9e-1d2a-4c3b-9a8f-112233445566', 'u', 'Ada', 'two', NULL, '2026-01-01T00:00:01.000Z', NULL);
+    PRAGMA user_version = 2;`)
+  db.close()
+  const store = createSqliteStore({ filename })
+  t.teardown(() => store.close())
+  t.match(await store.latest('r', 10), [{ seq: 1, content: 'one', client_id: 'c-1' }, { seq: 2, content: 'two' }], 'history kept, client ids too')
+  t.equal(await store.seqOf('r', '0190a000-0000-7000-8000-00000000abcd'), 1, 'an old UUIDv7 id whose low bits are not its seq')
+  t.equal(await store.seqOf('r', '3f1c2b9e-1d2a-4c3b-9a8f-112233445566'), 2, 'an old random (v4) id')
+  t.equal(await store.seqOf('s', '3f1c2b9e-1d2a-4c3b-9a8f-112233445566'), undefined, 'an old id in another room')
+  const third = await store.append({ roomId: 'r', userId: 'u', username: 'Ada', avatar: null, content: 'three' })
+  t.equal(third.seq, 3)
+  t.equal(await store.seqOf('r', third.id), 3, 'a new id finds its message')
+  t.match(await store.appendOnce({ roomId: 'r', userId: 'u', username: 'Ada', avatar: null, content: 'again', clientId: 'c-1' }),
+    { created: false, message: { seq: 1 } }, 'the client_id index survived the rebuild')
+
+  const file = inspect(t, filename)
+  t.equal(file.pragma('user_version', { simple: true }), SCHEMA_VERSION)
+  const indexes = file.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' ORDER BY name").pluck().all()
+  t.same(indexes, ['messages_client_id'], 'messages has no index on id any more')
+  t.same(file.prepare('SELECT id, seq FROM message_ids ORDER BY seq').all().map((r: any) => r.seq), [1, 2], 'only the ids issued before version 3 are listed')
 })

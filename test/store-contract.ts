@@ -1,4 +1,5 @@
 import type { Test } from 'tap'
+import { messageId } from '../src/ids'
 import type { Message } from '../src/schemas'
 import type { NewMessage, PageQuery, Profile, RoomStore, RoomSummary } from '../src/store'
 
@@ -538,6 +539,8 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
       t.equal(await store.seqOf('room-1', there.id), undefined, "room-2's message in room-1")
       t.equal(await store.seqOf('room-2', here.id), undefined, "room-1's message in room-2")
       t.equal(await store.seqOf('never-seen', here.id), undefined, 'an unknown room')
+      t.equal(await store.seqOf('room-1', messageId(here.seq)), undefined, 'an id of the right form and seq, never issued')
+      t.equal(await store.seqOf('room-1', here.id.toUpperCase()), undefined, 'ids are compared exactly')
     })
 
     t.test('lastSeq is 0 for a room never written and creates nothing', async (t) => {

@@ -1,0 +1,80 @@
+import type Database from 'better-sqlite3'
+
+// Each entry moves the schema one version up; PRAGMA user_version records where a file
+// is. Entries are never edited once released: a change is a new entry.
+const MIGRATIONS = [
+  `CREATE TABLE rooms (
+     room_id TEXT PRIMARY KEY,
+     created_at TEXT NOT NULL,
+     last_seq INTEGER NOT NULL DEFAULT 0
+   ) WITHOUT ROWID;
+   CREATE TABLE profiles (
+     room_id TEXT NOT NULL,
+     user_id TEXT NOT NULL,
+     username TEXT,
+     avatar_url TEXT,
+     joined_at TEXT NOT NULL,
+     PRIMARY KEY (room_id, user_id)
+   ) WITHOUT ROWID;
+   CREATE TABLE messages (
+     room_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     id TEXT NOT NULL UNIQUE,
+     user_id TEXT NOT NULL,
+     username TEXT NOT NULL,
+     content TEXT NOT NULL,
+     avatar TEXT,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (room_id, seq)
+   ) WITHOUT ROWID;`,
+  `ALTER TABLE rooms ADD COLUMN name TEXT;
+   ALTER TABLE rooms ADD COLUMN thumbnail_url TEXT;
+   ALTER TABLE rooms ADD COLUMN last_message_at TEXT;
+   ALTER TABLE messages ADD COLUMN client_id TEXT;
+   CREATE UNIQUE INDEX messages_client_id ON messages (room_id, user_id, client_id) WHERE client_id IS NOT NULL;`,
+  // Version 3: no index on messages.id. New ids carry their seq (src/ids.ts), so a
+  // message is found by id through its (room_id, seq) key, and an append writes one
+  // B-tree page fewer per commit. Ids issued before keep their lookup in message_ids.
+  // SQLite cannot drop a column constraint: the table is rebuilt (seconds per million
+  // messages, once, at the first start of this version).
+  `CREATE TABLE message_ids (
+     id TEXT PRIMARY KEY,
+     room_id TEXT NOT NULL,
+     seq INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   INSERT INTO message_ids (id, room_id, seq) SELECT id, room_id, seq FROM messages;
+   CREATE TABLE messages_v3 (
+     room_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     id TEXT NOT NULL,
+     user_id TEXT NOT NULL,
+     username TEXT NOT NULL,
+     content TEXT NOT NULL,
+     avatar TEXT,
+     created_at TEXT NOT NULL,
+     client_id TEXT,
+     PRIMARY KEY (room_id, seq)
+   ) WITHOUT ROWID;
+   INSERT INTO messages_v3 (room_id, seq, id, user_id, username, content, avatar, created_at, client_id)
+     SELECT room_id, seq, id, user_id, username, content, avatar, created_at, client_id FROM messages;
+   DROP TABLE messages;
+   ALTER TABLE messages_v3 RENAME TO messages;
+   CREATE UNIQUE INDEX messages_client_id ON messages (room_id, user_id, client_id) WHERE client_id IS NOT NULL;`
+]
+
+/** The schema version this build writes: PRAGMA user_version of an up-to-date file. */
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+/** Brings a file's schema up to SCHEMA_VERSION; refuses a file from a newer build. */
+export function migrate (db: Database.Database): void {
+  // IMMEDIATE takes the write lock before reading the version: two processes opening
+  // a new file at once run each migration exactly once.
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number
+    if (version > MIGRATIONS.length) {
+      throw new Error(`the database schema is version ${version}, newer than this build knows (${MIGRATIONS.length}); run a newer Parley`)
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v])
+    db.pragma(`user_version = ${MIGRATIONS.length}`)
+  }).immediate()
+}

@@ -1,0 +1,38 @@
+import t from 'tap'
+import { messageId, seqInMessageId, uuidv7 } from '../src/ids'
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+
+t.test('a message id is a UUIDv7 carrying its time and its seq', async (t) => {
+  const now = Date.parse('2026-11-24T12:00:00.000Z')
+  for (const seq of [1, 2, 255, 256, 65_535, 1_000_000, 2 ** 32 + 7, 2 ** 48 - 1]) {
+    const id = messageId(seq, now)
+    t.match(id, UUID_V7, `seq ${seq}`)
+    t.equal(seqInMessageId(id), seq, `seq ${seq} comes back`)
+    t.equal(Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16), now, 'the first 48 bits are the time')
+  }
+})
+
+t.test('message ids of one seq differ by time and randomness', async (t) => {
+  const ids = new Set<string>()
+  for (let i = 0; i < 1000; i++) ids.add(messageId(42, 1_700_000_000_000))
+  t.equal(ids.size, 1000, '1000 ids for seq 42 in the same millisecond, all different')
+})
+
+t.test('seqs a message id cannot hold are refused', async (t) => {
+  for (const seq of [0, -1, 1.5, 2 ** 48, Number.NaN]) t.throws(() => messageId(seq), RangeError, String(seq))
+})
+
+t.test('strings that are not a version 7 UUID carry no seq', async (t) => {
+  for (const id of ['', 'not an id', 'old-id', '3f1c2b9e-1d2a-4c3b-9a8f-112233445566', '0190A000-0000-7000-8000-000000000001',
+    '0190a000-0000-7000-8000-000000000000', `${messageId(5)}x`, ` ${messageId(5)}`]) {
+    t.equal(seqInMessageId(id), undefined, JSON.stringify(id))
+  }
+})
+
+t.test('uuidv7 ids are ordered by time', async (t) => {
+  const a = uuidv7(1_700_000_000_000)
+  const b = uuidv7(1_700_000_000_001)
+  t.match(a, UUID_V7)
+  t.ok(a < b)
+})
