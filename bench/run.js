@@ -645,7 +645,7 @@ function report (results) {
         row('latency p99 (ms)', 'p99Ms', 2, `Parley ≤ ${t.fanoutP99Ms} ms`, p.p99Ms <= t.fanoutP99Ms),
         row('latency max (ms)', 'maxMs', 1),
         [`server CPU per delivery (µs), median of ${pairs.ratios.length} interleaved pairs; Parley/Floor is the median pair ratio`,
-          fmt(pairs.parley, 3), fmt(pairs.floor, 3), fmt(cpuRatio, 3), `≤ ${t.fanoutCpuRatio}×`, verdict(cpuRatio <= t.fanoutCpuRatio)],
+          fmt(pairs.parley, 3), fmt(pairs.floor, 3), fmt(cpuRatio, 3), `≤ ${t.fanoutCpuRatio}×`, verdict(pairs.ratios.length > 0 ? cpuRatio <= t.fanoutCpuRatio : null)],
         ['  each pair (µs, Parley/Floor)', results.fanout.parley.targetSamples.map((a) => fmt(a.serverCpuUsPerDelivery, 3)).join(', '),
           results.fanout.floor.targetSamples.map((b) => fmt(b.serverCpuUsPerDelivery, 3)).join(', '), pairs.ratios.map((r) => fmt(r, 3)).join(', '), '', ''],
         (() => {
