@@ -19,17 +19,19 @@ export interface SqliteStoreOptions {
 
 export { SCHEMA_VERSION } from './sqlite-schema'
 
-interface MessageRow {
-  client_id: string | null
-  seq: number
-  id: string
-  room_id: string
-  user_id: string
-  username: string
-  content: string
-  avatar: string | null
-  created_at: string
-}
+// A message as the reads return it: a row array (better-sqlite3's raw mode), in the
+// order of `columns` below. A page of 100 builds half as fast from row objects.
+type MessageRow = [
+  clientId: string | null,
+  seq: number,
+  id: string,
+  roomId: string,
+  userId: string,
+  username: string,
+  content: string,
+  avatar: string | null,
+  createdAt: string
+]
 
 interface RoomRow {
   room_id: string
@@ -76,13 +78,13 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
        LEFT JOIN profiles p ON p.room_id = m.room_id AND p.user_id = m.user_id`
   const selectBefore = db.prepare<[string, number, number], MessageRow>(
     `SELECT ${columns} WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?`
-  )
+  ).raw(true)
   const selectAfter = db.prepare<[string, number, number, number], MessageRow>(
     `SELECT ${columns} WHERE m.room_id = ? AND m.seq > ? AND m.seq < ? ORDER BY m.seq ASC LIMIT ?`
-  )
+  ).raw(true)
   const selectByClientId = db.prepare<[string, string, string], MessageRow>(
     `SELECT ${columns} WHERE m.room_id = ? AND m.user_id = ? AND m.client_id = ?`
-  )
+  ).raw(true)
   // A message id carries its seq: one primary-key probe checks it. Ids from before
   // schema version 3 are looked up in message_ids.
   const selectSeqAt = db.prepare<[string, number, string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? AND seq = ? AND id = ?')
@@ -303,18 +305,8 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
   }
 }
 
-function fromMessageRow (row: MessageRow): Message {
-  return wireMessage({
-    id: row.id,
-    seq: row.seq,
-    timestamp: row.created_at,
-    roomId: row.room_id,
-    userId: row.user_id,
-    username: row.username,
-    content: row.content,
-    avatar: row.avatar,
-    clientId: row.client_id ?? undefined
-  })
+function fromMessageRow ([clientId, seq, id, roomId, userId, username, content, avatar, createdAt]: MessageRow): Message {
+  return wireMessage({ id, seq, timestamp: createdAt, roomId, userId, username, content, avatar, clientId: clientId ?? undefined })
 }
 
 function fromProfileRow (row: ProfileRow): Profile {

@@ -39,7 +39,7 @@ t.test('after a short scenario /metrics counts messages, deliveries, refusals, c
   // peer that stalled would (the real flood is test/slow-consumer.test.ts).
   const carolPort = (carol.socket as any)._socket.localPort
   const stalled = [...app.websocketServer.clients].find((s: any) => s._socket.remotePort === carolPort)!
-  Object.defineProperty(stalled._socket, 'writableLength', { get: () => Number.MAX_SAFE_INTEGER })
+  Object.defineProperty((stalled as any)._socket, 'writableLength', { get: () => Number.MAX_SAFE_INTEGER })
   await post({ user_id: 'rest', content: 'six' })
   t.match(await carol.closed, { code: 1013, reason: 'slow consumer' })
   await until(() => app.registry.connectionCount === 3)
