@@ -23,11 +23,15 @@ export function textFrame (text: string): Buffer {
 }
 
 /**
- * The stream a ws WebSocket speaks over: the upgraded TCP socket (or the duplex of
- * Fastify's injectWS). ws keeps it as `_socket`, outside its typed API; a ws that
- * stopped doing so fails here, at a socket's registration, not silently later.
+ * The stream a ws WebSocket speaks over (the upgraded TCP socket, or the duplex of
+ * Fastify's injectWS), for frames written past ws's sender. That is safe only while
+ * ws writes its own frames synchronously, which it does without an extension: with
+ * permessage-deflate a frame being compressed would be overtaken. ws keeps the stream
+ * as `_socket`, outside its typed API. Either condition failing fails here, at a
+ * socket's registration, not silently later.
  */
 export function streamOf (socket: ws.WebSocket): Writable {
+  if (socket.extensions !== '') throw new Error(`frames written past ws need a socket without extensions, not "${socket.extensions}"`)
   const stream = (socket as unknown as { _socket?: Writable | null })._socket
   if (stream == null || typeof stream.write !== 'function') throw new Error('ws no longer exposes its socket as _socket')
   return stream

@@ -31,4 +31,7 @@ t.test('streamOf finds the stream under a ws socket, and says so when there is n
   const stream = new PassThrough()
   ;(socket as unknown as { _socket: PassThrough })._socket = stream
   t.equal(streamOf(socket), stream)
+  // As ws records a negotiated permessage-deflate.
+  ;(socket as unknown as { _extensions: object })._extensions = { 'permessage-deflate': {} }
+  t.throws(() => streamOf(socket), /without extensions, not "permessage-deflate"/)
 })
