@@ -303,6 +303,13 @@ function percentile (sorted, p) {
   return sorted[i]
 }
 
+/** The median of the finite values (the mean of the middle two for an even count); NaN for none. */
+function median (values) {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b)
+  if (v.length === 0) return NaN
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2
+}
+
 function fmt (value, digits = 2) {
   if (value === null || value === undefined || Number.isNaN(value)) return '—'
   if (typeof value === 'string') return value
@@ -341,6 +348,7 @@ module.exports = {
   histIndex,
   histPercentile,
   percentile,
+  median,
   fmt,
   table
 }

@@ -20,7 +20,7 @@ const { limitEnv } = require('./server-env')
 const { historyDb } = require('./history-fill')
 const { summarize, print: printProfile } = require('./profile-summary')
 
-const { ROOT, CACHE, sleep, cpuMs, rssBytes, fmt, table } = lib
+const { ROOT, CACHE, sleep, cpuMs, rssBytes, median, fmt, table } = lib
 
 // ---------------------------------------------------------------- options
 
@@ -191,8 +191,7 @@ async function medianRss (pid, samples = 3, gapMs = 300) {
     if (i) await sleep(gapMs)
     values.push(rssBytes(pid))
   }
-  values.sort((a, b) => a - b)
-  return values[Math.floor(values.length / 2)]
+  return median(values)
 }
 
 // ---------------------------------------------------------------- fan-out
@@ -507,7 +506,6 @@ async function historyRun () {
         room.rounds.push(await lib.runJson('http-loop.js', [JSON.stringify({ url, warmupMs, durationMs: per })], per + warmupMs + 30_000))
       }
     }
-    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
     for (const room of out.rooms) {
       const requests = room.rounds.reduce((a, r) => a + r.requests, 0)
       Object.assign(room, {
@@ -604,11 +602,6 @@ async function profileRun () {
 // ---------------------------------------------------------------- report
 
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : NaN)
-const median = (xs) => {
-  const v = xs.filter(Number.isFinite).sort((x, y) => x - y)
-  if (v.length === 0) return NaN
-  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2
-}
 
 /** Parley/floor CPU per delivery of each interleaved pair at the target rate, and their median. */
 function targetPairs (fanout) {

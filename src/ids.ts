@@ -3,13 +3,17 @@ import { randomFillSync } from 'node:crypto'
 const pool = Buffer.alloc(16 * 256)
 let offset = pool.length
 
-function randomBytes16 (): Buffer {
+/** 16 bytes laid out as a UUIDv7: the time, the version and variant bits, randomness. */
+function v7Bytes (now: number): Buffer {
   if (offset === pool.length) {
     randomFillSync(pool)
     offset = 0
   }
   const bytes = pool.subarray(offset, offset + 16)
   offset += 16
+  bytes.writeUIntBE(now, 0, 6)
+  bytes[6] = (bytes[6] & 0x0f) | 0x70
+  bytes[8] = (bytes[8] & 0x3f) | 0x80
   return bytes
 }
 
@@ -24,11 +28,7 @@ function format (bytes: Buffer): string {
  * touch one index page instead of one random page each.
  */
 export function uuidv7 (now = Date.now()): string {
-  const bytes = randomBytes16()
-  bytes.writeUIntBE(now, 0, 6)
-  bytes[6] = (bytes[6] & 0x0f) | 0x70
-  bytes[8] = (bytes[8] & 0x3f) | 0x80
-  return format(bytes)
+  return format(v7Bytes(now))
 }
 
 // The low 48 bits of a message id hold its seq (RFC 9562 allows counters in rand_b).
@@ -43,10 +43,7 @@ const MESSAGE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-([0-
  */
 export function messageId (seq: number, now = Date.now()): string {
   if (!Number.isInteger(seq) || seq < 1 || seq > MAX_SEQ) throw new RangeError(`seq ${seq} does not fit in a message id`)
-  const bytes = randomBytes16()
-  bytes.writeUIntBE(now, 0, 6)
-  bytes[6] = (bytes[6] & 0x0f) | 0x70
-  bytes[8] = (bytes[8] & 0x3f) | 0x80
+  const bytes = v7Bytes(now)
   bytes.writeUIntBE(seq, 10, 6)
   return format(bytes)
 }
