@@ -2,7 +2,7 @@
 // The REST floor: a bare Fastify app doing the same durable SQLite work as Parley's
 // POST /rooms/:room_id/messages and GET /rooms/:room_id/messages?limit=100, and
 // nothing else: no plugins, no schemas, no CORS, no rate limit, no logger.
-// The tables are created by Parley's own store (dist/src/sqlite-store.js), so the
+// The tables are created by Parley's own store (dist/src/store/sqlite-store.js), so the
 // write touches the same tables and indexes; the statements are the same SQL.
 //
 //   PORT=8002 HOST=127.0.0.1 DATABASE_URL=/tmp/floor.db node bench/floor-fastify.js
@@ -18,7 +18,7 @@ const filename = process.env.DATABASE_URL || path.join(__dirname, '.cache', 'flo
 
 async function main () {
   // Schema and migrations exactly as Parley creates them.
-  const { createSqliteStore } = require(path.join(__dirname, '..', 'dist', 'src', 'sqlite-store.js'))
+  const { createSqliteStore } = require(path.join(__dirname, '..', 'dist', 'src', 'store', 'sqlite-store.js'))
   await createSqliteStore({ filename }).close()
 
   const db = new Database(filename)

@@ -1,7 +1,7 @@
 'use strict'
 // Builds (once, cached in bench/.cache/) a SQLite file in Parley's schema with three
 // rooms of 100, 100k and 1M messages, for the history-growth bench. The schema comes
-// from Parley's own store (dist/src/sqlite-store.js); the cache file is keyed by a
+// from Parley's own store (dist/src/store/sqlite-store.js); the cache file is keyed by a
 // hash of that schema, so a migration makes a new file instead of a stale read.
 //
 //   node bench/history-fill.js        prints the path of the (possibly cached) file
@@ -21,7 +21,7 @@ const USERS = 50
 const BATCH = 50_000
 
 async function schemaKey () {
-  const { createSqliteStore } = require(path.join(ROOT, 'dist', 'src', 'sqlite-store.js'))
+  const { createSqliteStore } = require(path.join(ROOT, 'dist', 'src', 'store', 'sqlite-store.js'))
   const probe = path.join(CACHE, `schema-probe-${process.pid}.db`)
   fs.mkdirSync(CACHE, { recursive: true })
   await createSqliteStore({ filename: probe }).close()
@@ -42,8 +42,8 @@ async function historyDb ({ log = () => {} } = {}) {
   const t0 = Date.now()
   const tmp = `${file}.tmp-${process.pid}`
   for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) fs.rmSync(f, { force: true })
-  const { createSqliteStore } = require(path.join(ROOT, 'dist', 'src', 'sqlite-store.js'))
-  const { messageId } = require(path.join(ROOT, 'dist', 'src', 'ids.js'))
+  const { createSqliteStore } = require(path.join(ROOT, 'dist', 'src', 'store', 'sqlite-store.js'))
+  const { messageId } = require(path.join(ROOT, 'dist', 'src', 'store', 'ids.js'))
   await createSqliteStore({ filename: tmp }).close()
 
   const db = new Database(tmp)

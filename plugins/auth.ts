@@ -1,7 +1,8 @@
+// Decorates auth (null in open mode) and authorize(request, userId).
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import { bearerToken, createAuth, type Auth } from '../src/auth'
-import { ChatError } from '../src/chat'
+import { bearerToken, createAuth, type Auth } from '../src/access/auth'
+import { ChatError } from '../src/chat/errors'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,6 +1,7 @@
+// Decorates broker: in-process, or Redis when REDIS_URL is set.
 import fp from 'fastify-plugin'
-import { createInProcessBroker, type Broker } from '../src/broker'
-import { createRedisBroker } from '../src/redis-broker'
+import { createInProcessBroker, type Broker } from '../src/fanout/broker'
+import { createRedisBroker } from '../src/fanout/redis-broker'
 
 declare module 'fastify' {
   interface FastifyInstance {

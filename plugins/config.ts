@@ -1,6 +1,7 @@
+// Decorates config and isAllowedOrigin (the one origin rule, src/access/origins.ts).
 import fp from 'fastify-plugin'
 import type { Config } from '../src/config'
-import { createOriginCheck } from '../src/origins'
+import { createOriginCheck } from '../src/access/origins'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,3 +1,4 @@
+// Registers @fastify/cors with the one origin rule.
 import fp from 'fastify-plugin'
 import cors from '@fastify/cors'
 

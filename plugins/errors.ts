@@ -1,8 +1,9 @@
+// The one error handler and the one error body.
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import type { FastifyError } from 'fastify'
-import { ChatError } from '../src/chat'
+import { ChatError } from '../src/chat/errors'
 
 /** The one error body: `{error, message, code}`, for the error handler and for the router's own refusals. */
 export function errorBody (statusCode: number, message: string, code?: string) {

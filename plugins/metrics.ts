@@ -1,5 +1,6 @@
+// Decorates metrics and counts HTTP requests by route pattern.
 import fp from 'fastify-plugin'
-import { createMetrics } from '../src/metrics'
+import { createMetrics } from '../src/ops/metrics'
 
 declare module 'fastify' {
   interface FastifyInstance {

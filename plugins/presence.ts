@@ -1,7 +1,8 @@
+// Decorates presence: local or Redis-backed.
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
-import { publishPresence } from '../src/presence'
-import { createLocalPresence, createRedisPresence, type PresenceTracker } from '../src/presence-tracker'
+import { publishPresence } from '../src/fanout/presence'
+import { createLocalPresence, createRedisPresence, type PresenceTracker } from '../src/fanout/presence-tracker'
 
 declare module 'fastify' {
   interface FastifyInstance {

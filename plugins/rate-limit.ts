@@ -1,3 +1,4 @@
+// Registers @fastify/rate-limit: REST requests per address per window.
 import fp from 'fastify-plugin'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 

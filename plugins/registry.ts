@@ -1,6 +1,7 @@
+// Decorates registry: the connection registry, fed by the broker.
 import fp from 'fastify-plugin'
-import { createConnectionRegistry } from '../src/connection-registry'
-import { textFrame } from '../src/ws-frame'
+import { createConnectionRegistry } from '../src/fanout/connection-registry'
+import { textFrame } from '../src/socket/ws-internals'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,7 +16,7 @@ export default fp(async function registryPlugin (fastify) {
     history: store,
     onError: (err) => log.error({ err }, 'reading missed messages failed'),
     metrics,
-    // Every connection in the registry is a WebSocket (src/socket-connection.ts).
+    // Every connection in the registry is a WebSocket (src/socket/connection.ts).
     encode: textFrame
   }))
 }, { name: 'registry', dependencies: ['broker', 'store', 'metrics'] })

@@ -1,8 +1,9 @@
+// Decorates store: SQLite, or PostgreSQL when DATABASE_URL is postgres://.
 import fp from 'fastify-plugin'
 import { isPostgresUrl } from '../src/config'
-import { createPostgresStore } from '../src/postgres-store'
-import { createSqliteStore } from '../src/sqlite-store'
-import type { RoomStore } from '../src/store'
+import { createPostgresStore } from '../src/store/postgres-store'
+import { createSqliteStore } from '../src/store/sqlite-store'
+import type { RoomStore } from '../src/store/store'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,8 +1,9 @@
+// Registers @fastify/swagger and its UI: OpenAPI at /docs from the route schemas.
 import fp from 'fastify-plugin'
 import swagger, { type SwaggerTransform } from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import { ErrorSchema } from '../src/schemas'
-import { CLIENT_FRAMES, QUERY_FLAGS, SERVER_FRAMES, protocolDocument, protocolMarkdown } from '../src/protocol-schemas'
+import { ErrorSchema } from '../src/schemas/http'
+import { CLIENT_FRAMES, QUERY_FLAGS, SERVER_FRAMES, protocolDocument, protocolMarkdown } from '../src/schemas/protocol'
 import { version } from '../package.json'
 
 const PROTOCOL_URL = '/docs/websocket.json'

@@ -1,3 +1,4 @@
+// Registers @fastify/websocket: frame size, heartbeat, closing sockets on shutdown.
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { IncomingMessage, ServerResponse } from 'node:http'

@@ -1,3 +1,4 @@
+// GET /demo: the demo page and its files, with a strict CSP.
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { extname, join, relative, sep } from 'node:path'

@@ -1,6 +1,7 @@
+// GET /docs/websocket.json: the socket protocol from src/schemas/protocol.ts.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { protocolDocument } from '../src/protocol-schemas'
+import { protocolDocument } from '../src/schemas/protocol'
 import { version } from '../package.json'
 
 const ProtocolDocumentSchema = Type.Object({

@@ -1,6 +1,7 @@
+// GET / (liveness) and GET /health (readiness: store and broker).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { HealthSchema } from '../src/schemas'
+import { HealthSchema } from '../src/schemas/http'
 import { version } from '../package.json'
 
 const Check = Type.Union([Type.Literal('ok'), Type.String()])

@@ -1,9 +1,11 @@
+// POST and GET /rooms/:room_id/messages.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ChatError, sendMessage } from '../src/chat'
+import { ChatError } from '../src/chat/errors'
+import { sendMessage } from '../src/chat/messages'
 import {
   ErrorSchema, HistoryQuerySchema, IdempotencyHeadersSchema, MessageBodySchema,
   MessageListSchema, MessageSchema, RoomParamsSchema
-} from '../src/schemas'
+} from '../src/schemas/http'
 
 const DEFAULT_PAGE = 100
 const optionalNumber = (value: string | undefined) => (value === undefined ? undefined : Number(value))

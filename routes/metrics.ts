@@ -1,3 +1,4 @@
+// GET /metrics.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 
 const metricsRoute: FastifyPluginAsyncTypebox = async (fastify) => {

@@ -1,11 +1,13 @@
+// Rooms and members: join, list, create, users.
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ChatError, displayName, isStorableText } from '../src/chat'
+import { ChatError } from '../src/chat/errors'
+import { displayName, isStorableText } from '../src/chat/text'
 import {
   ErrorSchema, JoinBodySchema, JoinReplySchema, MemberSchema, RoomCreateSchema,
   RoomListQuerySchema, RoomParamsSchema, RoomSchema, RoomSummarySchema
-} from '../src/schemas'
+} from '../src/schemas/http'
 
 const MAX_MEMBERS = 1000
 const DEFAULT_ROOMS = 100

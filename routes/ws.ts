@@ -1,8 +1,9 @@
+// GET /ws/:room_id/:user_id: the room socket.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { cleanAvatar, cleanUsername } from '../src/chat'
-import { IdSchema, SocketParamsSchema, SocketQuerySchema } from '../src/schemas'
-import { openSocket } from '../src/socket-handler'
+import { cleanAvatar, cleanUsername } from '../src/chat/text'
+import { IdSchema, SocketParamsSchema, SocketQuerySchema } from '../src/schemas/http'
+import { openSocket } from '../src/socket/handler'
 
 const idCheck = TypeCompiler.Compile(IdSchema)
 const firstValue = (value: unknown) => (Array.isArray(value) ? value[0] : value)

@@ -1,3 +1,4 @@
+// The whole server as one Fastify plugin, and buildApp(config) that tests and server.ts share.
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'

@@ -1,3 +1,4 @@
+// The environment, parsed once at boot: every variable declared once, with its default and meaning.
 import { Type, type Static } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 

@@ -1,3 +1,4 @@
+// The process: reads the environment, listens, shuts down gracefully on SIGTERM/SIGINT.
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app'
 import { ConfigError, loadConfig } from './config'

@@ -5,7 +5,7 @@ import { promisify } from 'node:util'
 import { Writable } from 'node:stream'
 import { createSigner } from 'fast-jwt'
 import { buildApp } from '../src/app'
-import { createAuth } from '../src/auth'
+import { createAuth } from '../src/access/auth'
 import { build, connect, listen, testConfig } from './helper'
 
 const secret = 'a-test-secret-of-at-least-32-characters!'

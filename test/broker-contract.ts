@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import type { Broker, Envelope } from '../src/broker'
+import type { Broker, Envelope } from '../src/fanout/broker'
 
 /**
  * Records what a listener receives. A broker may deliver asynchronously (Redis), so

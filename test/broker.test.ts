@@ -1,7 +1,7 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { createInProcessBroker } from '../src/broker'
-import { createRedisBroker } from '../src/redis-broker'
+import { createInProcessBroker } from '../src/fanout/broker'
+import { createRedisBroker } from '../src/fanout/redis-broker'
 import { brokerContract } from './broker-contract'
 
 const quiet = { warn () {}, info () {} }

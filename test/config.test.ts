@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { ConfigError, DEFAULT_CORS_ORIGINS, loadConfig } from '../src/config'
-import { createOriginCheck } from '../src/origins'
+import { createOriginCheck } from '../src/access/origins'
 
 /** The error loadConfig throws for `env`; fails the test if it does not throw one. */
 function refusal (t: Test, env: NodeJS.ProcessEnv): ConfigError | undefined {

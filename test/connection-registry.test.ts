@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { createInProcessBroker, type Broker } from '../src/broker'
-import { createConnectionRegistry, type Connection } from '../src/connection-registry'
+import { createInProcessBroker, type Broker } from '../src/fanout/broker'
+import { createConnectionRegistry, type Connection } from '../src/fanout/connection-registry'
 
 /** The real in-process broker, counting the registry's calls into it. */
 function countingBroker () {

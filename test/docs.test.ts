@@ -2,7 +2,7 @@ import t from 'tap'
 import { once } from 'node:events'
 import WebSocket from 'ws'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { CLIENT_FRAMES, CLOSE_CODES, ERROR_CODES, SERVER_FRAMES } from '../src/protocol-schemas'
+import { CLIENT_FRAMES, CLOSE_CODES, ERROR_CODES, SERVER_FRAMES } from '../src/schemas/protocol'
 import { build, FrameQueue, listen } from './helper'
 
 const REST = [

@@ -1,7 +1,8 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { ChatError, cleanAvatar, cleanUsername, displayName } from '../src/chat'
-import { parseClientFrame } from '../src/frames'
+import { ChatError } from '../src/chat/errors'
+import { cleanAvatar, cleanUsername, displayName } from '../src/chat/text'
+import { parseClientFrame } from '../src/socket/frames'
 
 const text = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value))
 const parse = (value: unknown) => parseClientFrame(text(value), false)

@@ -26,7 +26,7 @@ const PROPERTY_MS = 8000
 // ---------------------------------------------------------------- oracles
 
 const CONTROL_OR_SLASH = /[\u0000-\u001F\u007F/]/
-/** NUL and lone surrogates: text no store keeps as given (refused, see src/chat.ts). */
+/** NUL and lone surrogates: text no store keeps as given (refused, see src/chat/text.ts). */
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 const codePoints = (s: string) => [...s].length
 

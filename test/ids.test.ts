@@ -1,5 +1,5 @@
 import t from 'tap'
-import { messageId, seqInMessageId, uuidv7 } from '../src/ids'
+import { messageId, seqInMessageId, uuidv7 } from '../src/store/ids'
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 

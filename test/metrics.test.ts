@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createMetrics, secondsSinceStored } from '../src/metrics'
+import { createMetrics, secondsSinceStored } from '../src/ops/metrics'
 import { build, connect, listen, until } from './helper'
 
 /** `name{labels} value` lines of a Prometheus text exposition, by series. */

@@ -1,8 +1,8 @@
 import t from 'tap'
-import type { Envelope } from '../src/broker'
-import type { Message } from '../src/schemas'
-import { createRoomSequencer } from '../src/room-sequencer'
-import { createSqliteStore } from '../src/sqlite-store'
+import type { Envelope } from '../src/fanout/broker'
+import type { Message } from '../src/schemas/http'
+import { createRoomSequencer } from '../src/fanout/room-sequencer'
+import { createSqliteStore } from '../src/store/sqlite-store'
 import { until } from './helper'
 
 async function setup (t: { teardown (fn: () => unknown): void }, stored = 0) {

@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
-import { messageId } from '../src/ids'
-import type { Message } from '../src/schemas'
-import type { NewMessage, PageQuery, Profile, RoomStore, RoomSummary } from '../src/store'
+import { messageId } from '../src/store/ids'
+import type { Message } from '../src/schemas/http'
+import type { NewMessage, PageQuery, Profile, RoomStore, RoomSummary } from '../src/store/store'
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 const AVATAR = 'https://cdn.example.com/a.png'

@@ -1,3 +1,4 @@
+// The SQLite schema and its migrations (PRAGMA user_version).
 import type Database from 'better-sqlite3'
 
 // Each entry moves the schema one version up; PRAGMA user_version records where a file
@@ -32,7 +33,7 @@ const MIGRATIONS = [
    ALTER TABLE rooms ADD COLUMN last_message_at TEXT;
    ALTER TABLE messages ADD COLUMN client_id TEXT;
    CREATE UNIQUE INDEX messages_client_id ON messages (room_id, user_id, client_id) WHERE client_id IS NOT NULL;`,
-  // Version 3: no index on messages.id. New ids carry their seq (src/ids.ts), so a
+  // Version 3: no index on messages.id. New ids carry their seq (ids.ts), so a
   // message is found by id through its (room_id, seq) key, and an append writes one
   // B-tree page fewer per commit. Ids issued before keep their lookup in message_ids.
   // SQLite cannot drop a column constraint: the table is rebuilt (seconds per million

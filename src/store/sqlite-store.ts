@@ -1,9 +1,10 @@
+// The SQLite store (better-sqlite3, WAL): the embedded default, group commit per event-loop turn.
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { messageId, seqInMessageId } from './ids'
 import { migrate } from './sqlite-schema'
-import type { Message } from './schemas'
+import type { Message } from '../schemas/http'
 import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
 
 export interface SqliteStoreOptions {

@@ -1,5 +1,6 @@
+// One room's chat messages to this instance in seq order, each once, gaps read from the store.
 import type { Envelope } from './broker'
-import type { RoomStore } from './store'
+import type { RoomStore } from '../store/store'
 
 export type History = Pick<RoomStore, 'lastSeq' | 'page'>
 

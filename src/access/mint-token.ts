@@ -1,7 +1,7 @@
 // Mints a development token: `AUTH_SECRET=… npm run token -- <user_id> [ttl seconds]`.
 // In production the app's own backend signs these (HS256, sub = user id).
 import { createAuth } from './auth'
-import { ConfigError, loadConfig } from './config'
+import { ConfigError, loadConfig } from '../config'
 
 function main (): number {
   const [userId, ttl = '3600'] = process.argv.slice(2)

@@ -1,3 +1,4 @@
+// Signed tokens (HS256 JWTs): the one token check for REST and sockets.
 import { createSigner, createVerifier } from 'fast-jwt'
 
 /**

@@ -1,6 +1,7 @@
+// user_joined / user_left frames: what a presence change looks like on the wire.
 import type { Broker } from './broker'
-import { displayName } from './chat'
-import type { Profile } from './store'
+import { displayName } from '../chat/text'
+import type { Profile } from '../store/store'
 
 export interface PresenceMember {
   user_id: string

@@ -2,7 +2,7 @@ import t from 'tap'
 import { once } from 'node:events'
 import { PassThrough } from 'node:stream'
 import * as ws from 'ws'
-import { streamOf, textFrame } from '../src/ws-frame'
+import { streamOf, textFrame } from '../src/socket/ws-internals'
 
 // ws's own parser (public, not in @types/ws) reads what textFrame writes.
 const { Receiver } = ws as unknown as { Receiver: new (options: { isServer: boolean }) => NodeJS.WritableStream & NodeJS.EventEmitter }

@@ -1,14 +1,15 @@
+// A socket's life in a room: register, snapshot, replay, frames, cleanup.
 import { randomUUID } from 'node:crypto'
 import type { WebSocket } from 'ws'
-import type { ChatDeps } from './chat'
-import type { Config } from './config'
-import type { ConnectionRegistry } from './connection-registry'
-import type { Metrics } from './metrics'
-import { presenceMember, publishPresence } from './presence'
-import type { PresenceTracker } from './presence-tracker'
-import type { Profile } from './store'
-import { createSocketConnection, type SocketConnection } from './socket-connection'
-import { createSocketSession, type SessionLogger } from './socket-session'
+import type { ChatDeps } from '../chat/messages'
+import type { Config } from '../config'
+import type { ConnectionRegistry } from '../fanout/connection-registry'
+import type { Metrics } from '../ops/metrics'
+import { presenceMember, publishPresence } from '../fanout/presence'
+import type { PresenceTracker } from '../fanout/presence-tracker'
+import type { Profile } from '../store/store'
+import { createSocketConnection, type SocketConnection } from './connection'
+import { createSocketSession, type SessionLogger } from './session'
 
 export interface SocketRequest {
   roomId: string

@@ -1,8 +1,9 @@
+// The WebSocket protocol as data: server frames, error codes, close codes, query flags (/docs/websocket.json).
 import { Type, type TSchema } from '@sinclair/typebox'
 import {
   AvatarUrlSchema, ChatFrameSchema, IdSchema, KeepAliveFrameSchema, MessageSchema,
   PongFrameSchema, TypingFrameSchema, UsernameSchema
-} from './schemas'
+} from './http'
 
 // The WebSocket protocol as data: frames both ways as TypeBox schemas, error and
 // close codes, query flags. Served as /docs/websocket.json and summarized in the

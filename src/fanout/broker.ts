@@ -1,3 +1,4 @@
+// The broker interface, and the in-process broker of a single instance.
 /** What travels between instances: a frame serialized once, and a connection not to deliver it to. */
 export interface Envelope {
   data: string

@@ -1,5 +1,6 @@
+// Room → this instance's sockets: the one broadcast path to local connections.
 import type { Broker, BrokerListener, Envelope } from './broker'
-import type { Metrics } from './metrics'
+import type { Metrics } from '../ops/metrics'
 import { createRoomSequencer, type History } from './room-sequencer'
 
 /** A local socket, as the registry sees it. */

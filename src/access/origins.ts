@@ -1,4 +1,5 @@
-import type { Config } from './config'
+// The one origin rule, for CORS and for the WebSocket upgrade.
+import type { Config } from '../config'
 
 /**
  * The one origin rule, for CORS and for the WebSocket upgrade (browsers do not

@@ -1,5 +1,6 @@
+// Prometheus metrics (prom-client): one registry per app, pre-bound label children.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, register as processRegister } from 'prom-client'
-import { ERROR_CODES } from './protocol-schemas'
+import { ERROR_CODES } from '../schemas/protocol'
 
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 const TIMESTAMP_KEY = '"timestamp":"'

@@ -1,3 +1,4 @@
+// The Redis broker: pub/sub between instances, local fan-out through the in-process broker.
 import Redis from 'ioredis'
 import { createInProcessBroker, type Broker, type Envelope } from './broker'
 

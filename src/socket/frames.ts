@@ -1,6 +1,7 @@
+// Parses one client frame against the schemas; anything else is a ChatError.
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { ChatError } from './chat'
-import { ChatFrameSchema, TypingFrameSchema, type ChatFrame, type TypingFrame } from './schemas'
+import { ChatError } from '../chat/errors'
+import { ChatFrameSchema, TypingFrameSchema, type ChatFrame, type TypingFrame } from '../schemas/http'
 
 export type ClientFrame =
   | { kind: 'chat', frame: ChatFrame }

@@ -1,3 +1,4 @@
+// Who is online in a room: local (from the registry) or across instances (Redis sorted sets).
 import Redis from 'ioredis'
 
 /**

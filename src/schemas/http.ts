@@ -1,3 +1,4 @@
+// TypeBox schemas of the REST API and the client frames: the types and the validators.
 import { Type, type Static } from '@sinclair/typebox'
 
 // Room and user ids are arbitrary strings (the client falls back to ids such as

@@ -1,6 +1,7 @@
+// The PostgreSQL store (pg): the RoomStore contract on a database that several instances share.
 import { uuidv7 } from './ids'
 import pg from 'pg'
-import type { Message } from './schemas'
+import type { Message } from '../schemas/http'
 import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
 
 export interface PostgresStoreOptions {

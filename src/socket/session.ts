@@ -1,6 +1,10 @@
-import { ChatError, cleanUsername, displayName, publishTyping, sendMessage, type ChatDeps } from './chat'
+// One socket's frames: in order, within limits, typing state, cleanup on close.
+import { ChatError } from '../chat/errors'
+import { sendMessage, type ChatDeps } from '../chat/messages'
+import { cleanUsername, displayName } from '../chat/text'
+import { publishTyping } from '../chat/typing'
 import { parseClientFrame, type ClientFrame } from './frames'
-import type { Metrics } from './metrics'
+import type { Metrics } from '../ops/metrics'
 import { TokenBucket } from './token-bucket'
 
 export interface SessionLogger {

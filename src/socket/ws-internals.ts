@@ -1,3 +1,4 @@
+// Every private internal of ws and @fastify/websocket Parley relies on, in one place.
 import type { Writable } from 'node:stream'
 import * as ws from 'ws'
 

@@ -1,4 +1,5 @@
-import type { Message } from './schemas'
+// The RoomStore contract every store implements, and the rules every store shares.
+import type { Message } from '../schemas/http'
 
 export interface Profile {
   roomId: string

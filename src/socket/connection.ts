@@ -1,6 +1,7 @@
+// A registry connection over a ws socket, with the per-socket byte cap and the recovery hold.
 import { WebSocket } from 'ws'
-import type { Connection } from './connection-registry'
-import { streamOf } from './ws-frame'
+import type { Connection } from '../fanout/connection-registry'
+import { streamOf } from './ws-internals'
 
 // A close handshake that a stalled peer never completes must not hold the socket.
 const CLOSE_TIMEOUT_MS = 2000
@@ -28,7 +29,7 @@ export interface SocketConnection extends Connection {
 /**
  * A registry connection over a ws socket, with a cap on the bytes it may queue.
  *
- * Room deliveries arrive as whole text frames (src/ws-frame.ts), framed once per
+ * Room deliveries arrive as whole text frames (ws-internals.ts), framed once per
  * broadcast, and go straight to the TCP socket. That keeps their order with ws's own
  * sends (replies, close) because without permessage-deflate (off, plugins/websocket.ts)
  * ws writes every frame to the socket synchronously, in call order.

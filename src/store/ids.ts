@@ -1,3 +1,4 @@
+// Message ids: UUIDv7 whose last 48 bits carry the seq.
 import { randomFillSync } from 'node:crypto'
 
 const pool = Buffer.alloc(16 * 256)
