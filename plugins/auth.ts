@@ -19,14 +19,13 @@ export default fp(async function authPlugin (fastify) {
   fastify.decorate('auth', auth)
   fastify.decorate('authorize', function authorize (request: FastifyRequest, userId?: string) {
     if (auth === null) return
-    const subject = auth.subject(bearerToken(request.headers.authorization))
-    if (subject instanceof Error) {
-      request.log.warn({ reason: subject.message }, 'request refused: no valid token')
-      throw new ChatError('unauthorized', subject.message, 401)
+    const result = auth.check(bearerToken(request.headers.authorization), userId)
+    if (result.ok) return
+    if (result.impersonation) {
+      request.log.warn({ subject: result.subject, userId }, 'impersonation refused')
+      throw new ChatError('forbidden_user', result.reason, 401)
     }
-    if (userId !== undefined && subject !== userId) {
-      request.log.warn({ subject, userId }, 'impersonation refused')
-      throw new ChatError('forbidden_user', 'the token is not for this user_id', 401)
-    }
+    request.log.warn({ reason: result.reason }, 'request refused: no valid token')
+    throw new ChatError('unauthorized', result.reason, 401)
   })
 }, { name: 'auth', dependencies: ['config'] })

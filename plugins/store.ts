@@ -12,9 +12,9 @@ declare module 'fastify' {
 }
 
 export default fp(async function storePlugin (fastify) {
-  const { databaseUrl, databaseSchema, sqliteSynchronous, sqliteCommitIntervalMs } = fastify.config
+  const { databaseUrl, databaseSchema, pgPoolSize, sqliteSynchronous, sqliteCommitIntervalMs } = fastify.config
   const store = isPostgresUrl(databaseUrl)
-    ? await createPostgresStore({ connectionString: databaseUrl, schema: databaseSchema ?? undefined })
+    ? await createPostgresStore({ connectionString: databaseUrl, schema: databaseSchema ?? undefined, poolSize: pgPoolSize })
     : createSqliteStore({ filename: databaseUrl, synchronous: sqliteSynchronous, commitIntervalMs: sqliteCommitIntervalMs })
   fastify.decorate('store', store)
   fastify.addHook('onClose', async () => store.close())

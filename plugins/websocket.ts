@@ -1,10 +1,11 @@
 // Registers @fastify/websocket: frame size, heartbeat, closing sockets on shutdown.
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
+import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { CLOSES } from '../src/socket/close-codes'
+import { detachUpgradeResponse, onSocketError } from '../src/socket/ws-internals'
 
 export default fp(async function websocketPlugin (fastify) {
   const { maxFrameBytes, wsPingIntervalMs, shutdownGraceMs } = fastify.config
@@ -12,18 +13,11 @@ export default fp(async function websocketPlugin (fastify) {
   await fastify.register(websocket, {
     // A frame over maxPayload closes the socket with 1009.
     options: { maxPayload: maxFrameBytes, perMessageDeflate: false },
-    // A peer's protocol error (an oversized frame, bad framing) is its fault, not ours:
-    // ws has already sent the close code (1009, 1002…); log it at info.
-    errorHandler: (error, socket, request) => {
-      const code = (error as NodeJS.ErrnoException).code
-      if (code?.startsWith('WS_ERR_')) request.log.info({ code }, `websocket protocol error: ${error.message}`)
-      else request.log.error({ err: error }, 'websocket error')
-      socket.terminate()
-    },
+    errorHandler: (error, socket, request) => onSocketError(request.log, socket, error),
     preClose: async function closeSockets () {
       const { clients } = fastify.websocketServer
       // 1012 (service restart), never 4004: the client must reconnect to the next instance.
-      for (const socket of clients) socket.close(1012, 'server restarting')
+      for (const socket of clients) socket.close(CLOSES.restarting.code, CLOSES.restarting.reason)
       // Registered sockets leave the registry once their queued frames are stored;
       // the store closes after this hook.
       const deadline = sleep(Math.min(shutdownGraceMs / 2, 5000), undefined, { ref: false })
@@ -39,11 +33,7 @@ export default fp(async function websocketPlugin (fastify) {
   fastify.websocketServer.on('connection', (socket: WebSocket, request: IncomingMessage) => {
     answered.add(socket)
     socket.on('pong', () => answered.add(socket))
-    // @fastify/websocket assigns a ServerResponse to the upgraded TCP socket and never
-    // detaches it: for a socket's whole life it would keep the request and response
-    // objects alive (~2.5 KB of heap per idle socket). Nothing writes to it after 101.
-    const upgraded = request.socket as (Socket & { _httpMessage?: ServerResponse }) | undefined
-    upgraded?._httpMessage?.detachSocket(upgraded)
+    detachUpgradeResponse(request.socket)
   })
   const heartbeat = setInterval(() => {
     for (const socket of fastify.websocketServer.clients) {

@@ -11,8 +11,7 @@ const DEFAULT_PAGE = 100
 const optionalNumber = (value: string | undefined) => (value === undefined ? undefined : Number(value))
 
 const messages: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, broker, config, authorize, metrics } = fastify
-  const chat = { store, broker, maxContentLength: config.maxContentLength, metrics }
+  const { store, chat, config, authorize } = fastify
 
   fastify.post('/rooms/:room_id/messages', {
     schema: {

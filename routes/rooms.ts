@@ -32,7 +32,7 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
     if (username && !isStorableText(username)) {
       throw new ChatError('invalid_username', 'username must be valid Unicode text without NUL characters')
     }
-    // An explicit join sets the profile, but only with real values (DESIGN §1).
+    // An explicit join sets the profile, but only with real values: a reconnect never blanks a profile.
     const { created } = await store.upsertProfile(roomId, userId, { username: username?.trim(), avatarUrl }, 'set')
     request.log.info({ roomId, userId, created }, 'user joined room')
     return { status: 'success' as const, room_id: roomId, user_id: userId }

@@ -12,6 +12,7 @@ import storePlugin from '../plugins/store'
 import brokerPlugin from '../plugins/broker'
 import metricsPlugin from '../plugins/metrics'
 import registryPlugin from '../plugins/registry'
+import chatPlugin from '../plugins/chat'
 import authPlugin from '../plugins/auth'
 import presencePlugin from '../plugins/presence'
 import swaggerPlugin from '../plugins/swagger'
@@ -34,6 +35,7 @@ export const parley = fp<{ config: Config }>(async function parley (fastify, { c
   await fastify.register(brokerPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(registryPlugin)
+  await fastify.register(chatPlugin)
   await fastify.register(presencePlugin)
   await fastify.register(websocketPlugin)
   await fastify.register(swaggerPlugin)

@@ -1,5 +1,5 @@
 // The environment, parsed once at boot: every variable declared once, with its default and meaning.
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 
 export const DEFAULT_CORS_ORIGINS = [
@@ -10,148 +10,103 @@ export const DEFAULT_CORS_ORIGINS = [
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
-// The environment as it arrives: strings, coerced and defaulted by the schema.
-export const EnvSchema = Type.Object({
-  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000 }),
-  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
-  DATABASE_URL: Type.String({ minLength: 1, default: 'data/parley.db' }),
-  DATABASE_SCHEMA: Type.String({ default: '' }),
-  REDIS_URL: Type.String({ default: '' }),
-  REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$', default: 'parley' }),
-  PRESENCE_TTL_MS: Type.Integer({ minimum: 300, maximum: 600_000, default: 15_000 }),
-  CORS_ORIGINS: Type.String({ default: DEFAULT_CORS_ORIGINS.join(',') }),
-  CORS_ORIGIN_PATTERN: Type.String({ default: '' }),
-  LOG_LEVEL: Type.String({ default: 'info' }),
-  MAX_CONTENT_LENGTH: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 4000 }),
-  MAX_FRAME_BYTES: Type.Integer({ minimum: 1024, maximum: 16_777_216, default: 65_536 }),
-  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 16_777_216, default: 65_536 }),
-  HISTORY_MAX_LIMIT: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
-  WS_PING_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
-  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
-  MAX_BUFFERED_BYTES: Type.Integer({ minimum: 16_384, maximum: 1_073_741_824, default: 1_048_576 }),
-  WS_MESSAGE_RATE: Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 5 }),
-  WS_MESSAGE_BURST: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10 }),
-  WS_FRAME_RATE: Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 30 }),
-  WS_FRAME_BURST: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 60 }),
-  WS_ABUSE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
-  MAX_SOCKETS_PER_ROOM: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
-  MAX_SOCKETS_PER_IP: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100 }),
-  RATE_LIMIT_MAX: Type.Integer({ minimum: 1, maximum: 100_000_000, default: 600 }),
-  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 60_000 }),
-  TYPING_THROTTLE_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 2000 }),
-  TYPING_TIMEOUT_MS: Type.Integer({ minimum: 500, maximum: 600_000, default: 6000 }),
-  TRUST_PROXY: Type.String({ default: 'false' }),
-  AUTH_SECRET: Type.String({ default: '' }),
-  RECOVERY_MAX_MESSAGES: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
-  EXTENDED_FRAMES: Type.String({ default: 'false' }),
-  SQLITE_SYNCHRONOUS: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' }),
-  SQLITE_COMMIT_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 0 })
-})
-export type Env = Static<typeof EnvSchema>
-
-export interface Config {
-  port: number
-  host: string
-  /** A postgres:// URL, or a SQLite file path or `:memory:` (a `sqlite:`/`file:` URL is reduced to its path). */
-  databaseUrl: string
-  /** PostgreSQL only: the schema Parley's tables live in (created if missing); null: the connection's search_path. */
-  databaseSchema: string | null
-  /** Unset: one instance, in-process fan-out. Set: Redis pub/sub and presence across instances. */
-  redisUrl: string | null
-  /** Namespace of Parley's Redis channels and keys; deployments sharing a Redis need distinct ones. */
-  redisPrefix: string
-  /** An instance that stops refreshing its users' presence has them expire after this. */
-  presenceTtlMs: number
-  sqliteSynchronous: 'normal' | 'full'
-  /** Group commit: at most one SQLite commit per this many ms under load. */
-  sqliteCommitIntervalMs: number
-  corsOrigins: string[]
-  corsOriginPattern: RegExp | null
-  logLevel: string
-  maxContentLength: number
-  maxFrameBytes: number
-  bodyLimitBytes: number
-  historyMaxLimit: number
-  wsPingIntervalMs: number
-  shutdownGraceMs: number
-  /** A socket with more unsent bytes than this is cut with 1013. */
-  maxBufferedBytes: number
-  /** Chat messages per second per socket, and the burst allowed above it. */
-  wsMessageRate: number
-  wsMessageBurst: number
-  /** Frames of any kind per second per socket, and the burst. */
-  wsFrameRate: number
-  wsFrameBurst: number
-  /** Refused frames in a row before the socket is closed with 1008. */
-  wsAbuseLimit: number
-  maxSocketsPerRoom: number
-  maxSocketsPerIp: number
-  /** REST requests per window per client address. */
-  rateLimitMax: number
-  rateLimitWindowMs: number
-  /** A user's typing_start is relayed at most once per this many ms. */
-  typingThrottleMs: number
-  /** A typing user silent for this long gets a typing_stop broadcast. */
-  typingTimeoutMs: number
-  /** Fastify's trustProxy: false, true, a hop count, or a list of addresses/CIDRs. */
-  trustProxy: boolean | number | string[]
-  /** Set: REST writes need a bearer token and sockets a `token` query value, an HS256 JWT whose sub is the user id. */
-  authSecret: string | null
-  /** A recovering socket that missed more than this gets a `recovery` gap frame instead of a replay. */
-  recoveryMaxMessages: number
-  /** Send frames the older client does not know (room_state, presence…) to every socket. */
-  extendedFrames: boolean
+/** One environment variable: its name, its schema (default, range, meaning) and how its text becomes a value. */
+interface Variable<S extends TSchema, T> {
+  name: string
+  schema: S
+  parse (value: Static<S>): T
 }
+
+function env<S extends TSchema> (name: string, schema: S): Variable<S, Static<S>>
+function env<S extends TSchema, T> (name: string, schema: S, parse: (value: Static<S>, name: string) => T): Variable<S, T>
+function env<S extends TSchema, T> (name: string, schema: S, parse?: (value: Static<S>, name: string) => T): Variable<S, T | Static<S>> {
+  return { name, schema, parse: parse === undefined ? (value) => value : (value) => parse(value, name) }
+}
+
+const int = (minimum: number, maximum: number, fallback: number, description: string) =>
+  Type.Integer({ minimum, maximum, default: fallback, description })
+const text = (fallback: string, description: string) => Type.String({ default: fallback, description })
+const boolean = (fallback: boolean, description: string) => Type.String({ default: String(fallback), description })
+
+/**
+ * Every setting, once: the environment variable, its default and range, what it means
+ * (the README's table is generated from this: `npm run config-table`), and its Config key.
+ */
+export const VARIABLES = {
+  port: env('PORT', int(0, 65535, 8000, 'TCP port to listen on. Railway injects it.')),
+  host: env('HOST', Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address to bind. Use `::` for dual stack, which Railway\'s private network needs.' })),
+  databaseUrl: env('DATABASE_URL', Type.String({ minLength: 1, default: 'data/parley.db', description: '`postgres://…` selects PostgreSQL (Railway\'s Postgres plugin sets it). Anything else is SQLite: a file path, `:memory:`, or a `sqlite:`/`file:` URL; missing folders are created. Any other `scheme://` is refused.' }), parseDatabaseUrl),
+  databaseSchema: env('DATABASE_SCHEMA', text('', 'PostgreSQL only: keep Parley\'s tables in this schema (created if missing) instead of the connection\'s search_path.'), parseSchemaName),
+  pgPoolSize: env('PG_POOL_SIZE', int(1, 1000, 10, 'PostgreSQL only: connections in the pool.')),
+  sqliteSynchronous: env('SQLITE_SYNCHRONOUS', Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal', description: '`normal` survives a process crash (kill -9); `full` also survives power loss, at a cost per commit.' })),
+  sqliteCommitIntervalMs: env('SQLITE_COMMIT_INTERVAL_MS', int(0, 1000, 0, 'Group commit: at most one SQLite commit per this many ms (0: one per event-loop turn).')),
+  redisUrl: env('REDIS_URL', text('', '`redis://…` or `rediss://…`: fan-out and presence through Redis, so several instances serve one room (Railway\'s Redis plugin sets it). Unset: one instance.'), parseRedisUrl),
+  redisPrefix: env('REDIS_PREFIX', Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$', default: 'parley', description: 'Namespace of Parley\'s Redis channels and keys; deployments sharing one Redis need different ones.' })),
+  presenceTtlMs: env('PRESENCE_TTL_MS', int(300, 600_000, 15_000, 'With Redis: the users of an instance that stopped refreshing their presence (it died) expire after this.')),
+  corsOrigins: env('CORS_ORIGINS', text(DEFAULT_CORS_ORIGINS.join(','), 'Comma-separated exact origins (`scheme://host[:port]`) allowed for CORS and socket upgrades. `*` is refused (credentials are allowed).'), parseOrigins),
+  corsOriginPattern: env('CORS_ORIGIN_PATTERN', text('', 'A regular expression for more origins (e.g. preview deployments), anchored as `^(?:…)$`.'), parsePattern),
+  logLevel: env('LOG_LEVEL', text('info', `One of ${LOG_LEVELS.join(', ')}.`), (value, name) => oneOf(name, value, LOG_LEVELS)),
+  maxContentLength: env('MAX_CONTENT_LENGTH', int(1, 1_000_000, 4000, 'Longest message `content`, in characters (code points); REST and socket alike.')),
+  maxFrameBytes: env('MAX_FRAME_BYTES', int(1024, 16_777_216, 65_536, 'Largest WebSocket frame accepted, in bytes; a bigger one closes the socket with 1009.')),
+  bodyLimitBytes: env('BODY_LIMIT_BYTES', int(1024, 16_777_216, 65_536, 'Largest HTTP request body, in bytes; a bigger one gets 413.')),
+  historyMaxLimit: env('HISTORY_MAX_LIMIT', int(1, 10_000, 500, 'Cap on `GET …/messages?limit=`; larger limits are clamped to it.')),
+  wsPingIntervalMs: env('WS_PING_INTERVAL_MS', int(1000, 600_000, 30_000, 'Protocol pings; a socket that has not answered the previous one is terminated.')),
+  shutdownGraceMs: env('SHUTDOWN_GRACE_MS', int(100, 600_000, 10_000, 'On SIGTERM/SIGINT, how long shutdown may take before the process is forced out.')),
+  maxBufferedBytes: env('MAX_BUFFERED_BYTES', int(16_384, 1_073_741_824, 1_048_576, 'Unsent bytes a socket may hold before it is cut with 1013 (slow consumer).')),
+  wsMessageRate: env('WS_MESSAGE_RATE', Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 5, description: 'Chat messages per second per socket.' })),
+  wsMessageBurst: env('WS_MESSAGE_BURST', int(1, 1_000_000, 10, 'Chat messages a socket may send in a burst above WS_MESSAGE_RATE.')),
+  wsFrameRate: env('WS_FRAME_RATE', Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 30, description: 'Frames of any kind per second per socket.' })),
+  wsFrameBurst: env('WS_FRAME_BURST', int(1, 1_000_000, 60, 'Frames a socket may send in a burst above WS_FRAME_RATE.')),
+  wsAbuseLimit: env('WS_ABUSE_LIMIT', int(1, 1_000_000, 30, 'Rate-limit refusals (refilled at this many per 10 s) before the socket is closed with 1008.')),
+  wsMaxPendingFrames: env('WS_MAX_PENDING_FRAMES', int(1, 100_000, 64, 'Frames of one socket waiting to be handled; more are refused with `overloaded`.')),
+  maxSocketsPerRoom: env('MAX_SOCKETS_PER_ROOM', int(1, 1_000_000, 1000, 'Sockets per room on one instance; more get close 1013.')),
+  maxSocketsPerIp: env('MAX_SOCKETS_PER_IP', int(1, 1_000_000, 100, 'Sockets per client address on one instance; more get close 1008.')),
+  rateLimitMax: env('RATE_LIMIT_MAX', int(1, 100_000_000, 600, 'REST requests per client address per window; more get 429.')),
+  rateLimitWindowMs: env('RATE_LIMIT_WINDOW_MS', int(1000, 86_400_000, 60_000, 'The window of RATE_LIMIT_MAX.')),
+  typingThrottleMs: env('TYPING_THROTTLE_MS', int(0, 60_000, 2000, 'A socket\'s `typing_start` is relayed at most once per this.')),
+  typingTimeoutMs: env('TYPING_TIMEOUT_MS', int(500, 600_000, 6000, 'A typing user silent this long gets a `typing_stop` broadcast.')),
+  trustProxy: env('TRUST_PROXY', text('false', 'Fastify\'s `trustProxy`: `true`, a hop count, or a comma list of proxy addresses/CIDRs. Set it on Railway.'), parseTrustProxy),
+  authSecret: env('AUTH_SECRET', text('', 'At least 32 characters: REST writes and sockets need an HS256 JWT whose `sub` is the user id. Unset: open mode.'), parseSecret),
+  recoveryMaxMessages: env('RECOVERY_MAX_MESSAGES', int(1, 100_000, 1000, 'A socket resuming with `since=` that missed more than this gets a `recovery` `gap` frame instead of a replay.')),
+  extendedFrames: env('EXTENDED_FRAMES', boolean(false, 'Send `room_state` to every socket, not only to those that ask with `presence=1`; only if every client understands it.'), parseBoolean)
+}
+
+type Variables = typeof VARIABLES
+/** The parsed configuration: one key per variable, typed by its parser. */
+export type Config = { [K in keyof Variables]: ReturnType<Variables[K]['parse']> }
+
+// The environment as it arrives: strings, coerced and defaulted by the schema.
+export const EnvSchema = Type.Object(Object.fromEntries(Object.values(VARIABLES).map((v) => [v.name, v.schema])))
+export type Env = Record<string, unknown>
 
 export class ConfigError extends Error {
   name = 'ConfigError'
 }
 
 /** Parses the environment once; any bad value throws a ConfigError naming the variable. */
-export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Config {
   let parsed: Env
   try {
-    parsed = envSchema<Env>({ schema: structuredClone(EnvSchema), data: env, env: false })
+    parsed = envSchema<Env>({ schema: structuredClone(EnvSchema), data: environment, env: false })
   } catch (err) {
     // ajv says "env/PORT must be integer"; say it the way an operator reads it.
     throw new ConfigError(`invalid configuration: ${(err as Error).message.replace(/env\//g, '')}`)
   }
-  return {
-    port: parsed.PORT,
-    host: parsed.HOST,
-    databaseUrl: parseDatabaseUrl(parsed.DATABASE_URL),
-    databaseSchema: parseSchemaName(parsed.DATABASE_SCHEMA),
-    redisUrl: parseRedisUrl(parsed.REDIS_URL),
-    redisPrefix: parsed.REDIS_PREFIX,
-    presenceTtlMs: parsed.PRESENCE_TTL_MS,
-    sqliteSynchronous: parsed.SQLITE_SYNCHRONOUS,
-    sqliteCommitIntervalMs: parsed.SQLITE_COMMIT_INTERVAL_MS,
-    corsOrigins: parseOrigins(parsed.CORS_ORIGINS),
-    corsOriginPattern: parsePattern(parsed.CORS_ORIGIN_PATTERN),
-    logLevel: oneOf('LOG_LEVEL', parsed.LOG_LEVEL, LOG_LEVELS),
-    maxContentLength: parsed.MAX_CONTENT_LENGTH,
-    maxFrameBytes: parsed.MAX_FRAME_BYTES,
-    bodyLimitBytes: parsed.BODY_LIMIT_BYTES,
-    historyMaxLimit: parsed.HISTORY_MAX_LIMIT,
-    wsPingIntervalMs: parsed.WS_PING_INTERVAL_MS,
-    shutdownGraceMs: parsed.SHUTDOWN_GRACE_MS,
-    maxBufferedBytes: parsed.MAX_BUFFERED_BYTES,
-    wsMessageRate: parsed.WS_MESSAGE_RATE,
-    wsMessageBurst: parsed.WS_MESSAGE_BURST,
-    wsFrameRate: parsed.WS_FRAME_RATE,
-    wsFrameBurst: parsed.WS_FRAME_BURST,
-    wsAbuseLimit: parsed.WS_ABUSE_LIMIT,
-    maxSocketsPerRoom: parsed.MAX_SOCKETS_PER_ROOM,
-    maxSocketsPerIp: parsed.MAX_SOCKETS_PER_IP,
-    rateLimitMax: parsed.RATE_LIMIT_MAX,
-    rateLimitWindowMs: parsed.RATE_LIMIT_WINDOW_MS,
-    typingThrottleMs: parsed.TYPING_THROTTLE_MS,
-    typingTimeoutMs: parsed.TYPING_TIMEOUT_MS,
-    trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
-    recoveryMaxMessages: parsed.RECOVERY_MAX_MESSAGES,
-    authSecret: parseSecret(parsed.AUTH_SECRET),
-    extendedFrames: parseBoolean('EXTENDED_FRAMES', parsed.EXTENDED_FRAMES)
+  const config: Record<string, unknown> = {}
+  for (const [key, variable] of Object.entries(VARIABLES)) {
+    config[key] = (variable.parse as (value: unknown) => unknown)(parsed[variable.name])
   }
+  return config as Config
+}
+
+/** The README's configuration table, from VARIABLES. */
+export function configTable (): string {
+  const value = (schema: TSchema) => (schema.default === '' ? '*(unset)*' : `\`${String(schema.default)}\``)
+  return [
+    '| Variable | Default | Meaning |',
+    '|---|---|---|',
+    ...Object.values(VARIABLES).map((v) => `| \`${v.name}\` | ${value(v.schema)} | ${(v.schema as TSchema).description} |`)
+  ].join('\n')
 }
 
 function oneOf (name: string, value: string, allowed: string[]): string {
@@ -159,7 +114,7 @@ function oneOf (name: string, value: string, allowed: string[]): string {
   throw new ConfigError(`invalid configuration: ${name}: "${value}" is not one of ${allowed.join(', ')}`)
 }
 
-function parseBoolean (name: string, value: string): boolean {
+function parseBoolean (value: string, name: string): boolean {
   const normalized = value.trim().toLowerCase()
   if (['true', '1', 'yes', 'on'].includes(normalized)) return true
   if (['false', '0', 'no', 'off', ''].includes(normalized)) return false
@@ -176,7 +131,7 @@ function parseSecret (value: string): string | null {
 function parseTrustProxy (value: string): boolean | number | string[] {
   const trimmed = value.trim()
   if (/^\d+$/.test(trimmed)) return Number(trimmed)
-  if (/^(true|false|yes|no|on|off)$/i.test(trimmed) || trimmed === '') return parseBoolean('TRUST_PROXY', trimmed)
+  if (/^(true|false|yes|no|on|off)$/i.test(trimmed) || trimmed === '') return parseBoolean(trimmed, 'TRUST_PROXY')
   const list = trimmed.split(',').map((entry) => entry.trim()).filter(Boolean)
   for (const entry of list) {
     if (!/^[0-9a-f:.]+(\/\d{1,3})?$/i.test(entry)) {

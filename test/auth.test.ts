@@ -70,7 +70,7 @@ t.test('without AUTH_SECRET everything is open, as the seed client needs', async
 })
 
 t.test('npm run token mints a token the server accepts', async (t) => {
-  const script = join(__dirname, '..', 'dist', 'src', 'mint-token.js')
+  const script = join(__dirname, '..', 'dist', 'src', 'access', 'mint-token.js')
   const { stdout } = await promisify(execFile)(process.execPath, [script, 'alice', '60'], { env: { PATH: process.env.PATH, AUTH_SECRET: secret } })
   t.equal(auth.subject(stdout.trim()), 'alice')
   const refused = await promisify(execFile)(process.execPath, [script, 'alice'], { env: { PATH: process.env.PATH } }).catch((err) => err)

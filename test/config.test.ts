@@ -51,6 +51,8 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     recoveryMaxMessages: 1000,
     authSecret: null,
     databaseSchema: null,
+    pgPoolSize: 10,
+    wsMaxPendingFrames: 64,
     redisUrl: null,
     redisPrefix: 'parley',
     presenceTtlMs: 15_000,

@@ -31,7 +31,7 @@ async function afterTick (iso: string): Promise<void> {
 }
 
 /**
- * The behaviour every RoomStore must have (DESIGN §1 and §2). Each subtest gets a
+ * The behaviour every RoomStore must have. Each subtest gets a
  * fresh store from `makeStore` and closes it when it ends.
  */
 export function storeContract (t: Test, name: string, makeStore: () => Promise<RoomStore>): Promise<unknown> {

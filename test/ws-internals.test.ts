@@ -35,3 +35,17 @@ t.test('streamOf finds the stream under a ws socket, and says so when there is n
   ;(socket as unknown as { _extensions: object })._extensions = { 'permessage-deflate': {} }
   t.throws(() => streamOf(socket), /without extensions, not "permessage-deflate"/)
 })
+
+t.test('a real upgrade: the response is detached from the socket, and ours is its only error listener', async (t) => {
+  const { listen, connect } = await import('./helper')
+  const { app, wsBase } = await listen(t)
+  const upgraded: Array<{ socket: import('node:net').Socket }> = []
+  app.websocketServer.on('connection', (_socket: ws.WebSocket, request: { socket: import('node:net').Socket }) => upgraded.push(request))
+  const client = await connect(t, `${wsBase}/ws/internals/u1`)
+  await client.settle()
+  t.equal(upgraded.length, 1)
+  // detachUpgradeResponse ran on it (in plugins/websocket.ts): nothing holds the ServerResponse.
+  t.equal((upgraded[0].socket as unknown as { _httpMessage?: unknown })._httpMessage ?? null, null, 'no ServerResponse on the upgraded socket')
+  const [server] = app.websocketServer.clients
+  t.equal(server.listenerCount('error'), 1, 'one error listener: replaceErrorListener removed the plugin\'s')
+})

@@ -1,6 +1,18 @@
 // Signed tokens (HS256 JWTs): the one token check for REST and sockets.
 import { createSigner, createVerifier } from 'fast-jwt'
 
+/** Why a token is refused, as REST messages and socket close reasons say it. */
+export const TOKEN_REFUSALS = {
+  missing: 'a token is required',
+  invalid: 'the token is not valid: <code>',
+  noSubject: 'the token has no sub',
+  otherUser: 'the token is not for this user'
+} as const
+
+export type TokenCheck =
+  | { ok: true, subject: string }
+  | { ok: false, reason: string, impersonation: boolean, subject?: string }
+
 /**
  * Optional signed tokens, the Centrifugo model: the app's own backend mints an
  * HS256 JWT whose `sub` is the user id, and Parley only verifies it.
@@ -9,17 +21,26 @@ export function createAuth (secret: string) {
   const verifier = createVerifier({ key: secret, algorithms: ['HS256'], cache: 1000 })
   const signer = createSigner({ key: secret, algorithm: 'HS256' })
 
+  function subject (token: string | undefined): string | Error {
+    if (!token) return new Error(TOKEN_REFUSALS.missing)
+    try {
+      const { sub } = verifier(token) as { sub?: unknown }
+      if (typeof sub !== 'string' || sub === '') return new Error(TOKEN_REFUSALS.noSubject)
+      return sub
+    } catch (err) {
+      return new Error(TOKEN_REFUSALS.invalid.replace('<code>', (err as { code?: string }).code ?? 'invalid'))
+    }
+  }
+
   return {
-    /** The token's user id, or an Error saying why the token is refused. */
-    subject (token: string | undefined): string | Error {
-      if (!token) return new Error('a token is required')
-      try {
-        const { sub } = verifier(token) as { sub?: unknown }
-        if (typeof sub !== 'string' || sub === '') return new Error('the token has no sub')
-        return sub
-      } catch (err) {
-        return new Error(`the token is not valid: ${(err as { code?: string }).code ?? 'invalid'}`)
-      }
+    subject,
+
+    /** The one token check: valid, and for `userId` when one is given. */
+    check (token: string | undefined, userId?: string): TokenCheck {
+      const sub = subject(token)
+      if (sub instanceof Error) return { ok: false, reason: sub.message, impersonation: false }
+      if (userId !== undefined && sub !== userId) return { ok: false, reason: TOKEN_REFUSALS.otherUser, impersonation: true, subject: sub }
+      return { ok: true, subject: sub }
     },
 
     /** A token for `userId`, valid for `ttlSeconds`: for development and tests. */

@@ -119,7 +119,7 @@ export type Message = Static<typeof MessageSchema>
 export const MessageListSchema = Type.Array(MessageSchema)
 
 // WebSocket route: params and query are checked by the handler, not by Fastify, so a
-// bad id closes the socket with 4004 and a bad query value is ignored (DESIGN §1).
+// bad id closes the socket with 4004 and a bad query value is ignored (src/socket/query.ts).
 export const SocketParamsSchema = Type.Object({ room_id: Type.String(), user_id: Type.String() })
 export const SocketQuerySchema = Type.Object({
   username: Type.Optional(Type.Unknown()),

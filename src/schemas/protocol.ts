@@ -4,10 +4,12 @@ import {
   AvatarUrlSchema, ChatFrameSchema, IdSchema, KeepAliveFrameSchema, MessageSchema,
   PongFrameSchema, TypingFrameSchema, UsernameSchema
 } from './http'
+import { TOKEN_REFUSALS } from '../access/auth'
+import { closeCodeTable } from '../socket/close-codes'
+import { FlagSchema, SeqQuerySchema } from '../socket/query'
 
-// The WebSocket protocol as data: frames both ways as TypeBox schemas, error and
-// close codes, query flags. Served as /docs/websocket.json and summarized in the
-// OpenAPI document; test/docs.test.ts holds real frames against these schemas.
+// Served as /docs/websocket.json and summarized in the OpenAPI document;
+// test/docs.test.ts holds real frames against these schemas.
 
 /** `new Date().toISOString()`: UTC, always ending in Z (the client appends one otherwise). */
 export const TimestampSchema = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$' })
@@ -24,7 +26,7 @@ export const ERROR_CODES = {
   invalid_content: 'content holds text no store keeps as given (a NUL character, a lone UTF-16 surrogate).',
   binary_not_supported: 'A binary frame: frames must be JSON text.',
   rate_limited: 'Over the socket\'s frame or message rate; the frame is dropped. Keep going and the socket is closed with 1008.',
-  overloaded: 'More than 64 frames from this socket are waiting; the frame is dropped.',
+  overloaded: 'More than WS_MAX_PENDING_FRAMES frames from this socket are waiting; the frame is dropped.',
   internal_error: 'An unexpected server failure while handling the frame (logged). Retrying may work.'
 } as const
 const errorCodes = Object.keys(ERROR_CODES) as Array<keyof typeof ERROR_CODES>
@@ -114,21 +116,13 @@ export const SERVER_FRAMES: Record<string, FrameDoc & { to: string, opt_in?: str
   recovery_gap: { type: 'recovery', schema: RecoveryGapFrameSchema, to: 'the resuming socket', opt_in: 'since=<seq>', description: 'More than RECOVERY_MAX_MESSAGES were missed: nothing replayed; load history pages instead.' }
 }
 
-export const CLOSE_CODES = [
-  { code: 4004, reasons: ['invalid room or user id'], when: 'The room or user id in the URL is invalid: the URL can never succeed (sent right after the upgrade).', client: 'Stop reconnecting. Never used for anything else.' },
-  { code: 1012, reasons: ['server restarting'], when: 'The server is restarting or shutting down (SIGTERM, redeploy).', client: 'Reconnect.' },
-  { code: 1009, reasons: [], when: 'A frame larger than MAX_FRAME_BYTES.', client: 'Reconnect and send smaller frames.' },
-  { code: 1011, reasons: ['registration failed'], when: 'Registering the socket failed (for example a storage error).', client: 'Reconnect.' },
-  { code: 1013, reasons: ['slow consumer', 'room is full; try again later'], when: 'The socket fell more than MAX_BUFFERED_BYTES behind, or the room holds MAX_SOCKETS_PER_ROOM sockets on this instance.', client: 'Reconnect after a pause; recover missed messages with since=.' },
-  { code: 1008, reasons: ['rate limit exceeded', 'too many connections from this address', 'a token is required', 'the token is not valid: <code>', 'the token is not for this user'], when: 'Policy: sustained rate-limit abuse, more than MAX_SOCKETS_PER_IP sockets from one address, or (with AUTH_SECRET) a missing, invalid or expired token, or one for another user.', client: 'Back off; with a token problem, get a fresh token first.' },
-  { code: 1006, reasons: [], when: 'Not sent: what the client sees when the heartbeat terminates a socket that stopped answering protocol pings.', client: 'Reconnect.' }
-]
+export const CLOSE_CODES = closeCodeTable(Object.values(TOKEN_REFUSALS))
 
 export const QUERY_FLAGS: Record<string, { description: string, schema: TSchema }> = {
   username: { schema: UsernameSchema, description: 'Fills the profile\'s username if it has none; never overwrites. Blank or oversized: ignored.' },
   avatar_url: { schema: AvatarUrlSchema, description: 'Fills the profile\'s avatar if it has none; never overwrites. Not http(s) or oversized: ignored.' },
-  since: { schema: Type.String({ pattern: '^\\d{1,15}$' }), description: 'Recovery: replay every message after this seq, then a recovery frame, then the live stream. Invalid: ignored.' },
-  presence: { schema: Type.Union([Type.Literal('1'), Type.Literal('true'), Type.Literal('yes')]), description: 'Send a room_state frame first.' },
+  since: { schema: SeqQuerySchema, description: 'Recovery: replay every message after this seq, then a recovery frame, then the live stream. Invalid: ignored.' },
+  presence: { schema: FlagSchema, description: 'Send a room_state frame first.' },
   token: { schema: Type.String(), description: 'With AUTH_SECRET set: an HS256 JWT whose sub is user_id; missing or wrong, close 1008. Ignored otherwise.' }
 }
 

@@ -4,22 +4,20 @@ import type { WebSocket } from 'ws'
 import type { ChatDeps } from '../chat/messages'
 import type { Config } from '../config'
 import type { ConnectionRegistry } from '../fanout/connection-registry'
-import type { Metrics } from '../ops/metrics'
 import { presenceMember, publishPresence } from '../fanout/presence'
 import type { PresenceTracker } from '../fanout/presence-tracker'
+import type { Metrics } from '../ops/metrics'
 import type { Profile } from '../store/store'
+import { CLOSES } from './close-codes'
 import { createSocketConnection, type SocketConnection } from './connection'
+import type { SocketQuery } from './query'
 import { createSocketSession, type SessionLogger } from './session'
+import { onSocketError, replaceErrorListener } from './ws-internals'
 
-export interface SocketRequest {
+export interface SocketRequest extends Omit<SocketQuery, 'token'> {
   roomId: string
   userId: string
   address: string
-  /** Query values, already cleaned: a bad one is simply absent. */
-  username?: string
-  avatarUrl?: string
-  since?: number
-  presence: boolean
 }
 
 export interface SocketHandlerDeps {
@@ -30,21 +28,64 @@ export interface SocketHandlerDeps {
   metrics?: Pick<Metrics, 'frameRefused' | 'slowConsumerCut' | 'abuseClose'>
 }
 
+/** What every step of one socket's life shares. */
+interface Socket {
+  socket: WebSocket
+  request: SocketRequest
+  deps: SocketHandlerDeps
+  log: SessionLogger
+  connection: SocketConnection
+  /** Writes a frame to this socket only, past a recovery hold. */
+  write (frame: object): void
+}
+
 /**
- * A socket's life in a room: registration (profile, registry, presence), the
- * optional room_state and recovery replay, frames through its session, and the
- * cleanup when it closes.
+ * The steps, in order: a registry connection; the session that handles its frames
+ * (listeners attached before any await, so frames that arrive meanwhile are queued,
+ * not lost); registration (profile, registry, then snapshot, replay and presence);
+ * the cleanup when it closes.
  */
 export function openSocket (socket: WebSocket, request: SocketRequest, deps: SocketHandlerDeps, log: SessionLogger): void {
-  const { chat, registry, presence, config, metrics } = deps
-  const { store, broker } = chat
-  const { roomId, userId, since } = request
+  const ctx = connect(socket, request, deps, log)
+  // Live deliveries wait while the replay is read: nothing is missed, nothing sent twice.
+  if (request.since !== undefined) ctx.connection.hold()
+  const firstForUser = deps.registry.socketsOf(request.roomId, request.userId) === 0
+  const ready = register(ctx, firstForUser)
+  const session = createSocketSession({
+    deps: deps.chat,
+    limits: deps.config,
+    roomId: request.roomId,
+    userId: request.userId,
+    connectionId: ctx.connection.id,
+    after: ready,
+    reply: ctx.write,
+    onAbuse: () => {
+      deps.metrics?.abuseClose()
+      ctx.connection.close(CLOSES.abuse.code, CLOSES.abuse.reason)
+    },
+    log,
+    metrics: deps.metrics
+  })
+  replaceErrorListener(socket, (err) => onSocketError(log, socket, err))
+  socket.on('message', (data, isBinary) => session.handle(data as Buffer, isBinary))
+  socket.on('close', (code) => {
+    log.info({ code }, 'websocket closed')
+    deps.registry.settle(session.end().then(() => leave(ctx, ready)).catch((err) => log.error({ err }, 'websocket cleanup failed')))
+  })
+  ready.catch((err) => {
+    log.error({ err }, 'websocket registration failed')
+    ctx.connection.close(CLOSES.registrationFailed.code, CLOSES.registrationFailed.reason)
+  })
+}
 
+/** The registry connection, with the per-socket byte cap: a slow reader is cut, not queued for. */
+function connect (socket: WebSocket, request: SocketRequest, deps: SocketHandlerDeps, log: SessionLogger): Socket {
+  const { registry, config, metrics } = deps
   const connection: SocketConnection = createSocketConnection({
     socket,
     id: randomUUID(),
-    roomId,
-    userId,
+    roomId: request.roomId,
+    userId: request.userId,
     address: request.address,
     maxBufferedBytes: config.maxBufferedBytes,
     onSlow: () => {
@@ -52,107 +93,77 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
       log.warn({ buffered: socket.bufferedAmount }, 'slow consumer cut')
       metrics?.slowConsumerCut()
       registry.remove(connection).catch((err) => log.error({ err }, 'registry removal failed'))
-      connection.close(1013, 'slow consumer')
+      connection.close(CLOSES.slowConsumer.code, CLOSES.slowConsumer.reason)
     }
   })
-  const write = (frame: object) => connection.write(JSON.stringify(frame))
+  return { socket, request, deps, log, connection, write: (frame) => connection.write(JSON.stringify(frame)) }
+}
 
-  // Live deliveries wait while the replay is read: nothing is missed, nothing sent twice.
-  if (since !== undefined) connection.hold()
-  const firstForUser = registry.socketsOf(roomId, userId) === 0
-
-  // A socket's query values only fill what the profile is missing.
-  const registered = store.upsertProfile(roomId, userId, { username: request.username, avatarUrl: request.avatarUrl }, 'fill')
+/** Profile (a socket's query values only fill what is missing) and registry, then snapshot, replay, presence. */
+async function register (ctx: Socket, firstForUser: boolean): Promise<void> {
+  const { request, deps, log } = ctx
+  const registered = deps.chat.store.upsertProfile(request.roomId, request.userId, { username: request.username, avatarUrl: request.avatarUrl }, 'fill')
     .then(({ profile, created }) => {
-      if (created) log.info({}, `✅ Auto-registered user ${userId}`)
+      if (created) log.info({}, `✅ Auto-registered user ${request.userId}`)
       return profile
     })
-  const ready = Promise.all([registered, registry.add(connection)]).then(async ([profile]) => {
-    if (request.presence || config.extendedFrames) write(await roomState())
-    if (since !== undefined) await recover(since)
-    // Online anywhere already (another tab, another instance): no second user_joined.
-    if (firstForUser) await announce('user_joined', profile)
-  })
+  const [profile] = await Promise.all([registered, deps.registry.add(ctx.connection)])
+  if (request.presence || deps.config.extendedFrames) ctx.write(await roomState(ctx))
+  if (request.since !== undefined) await recover(ctx, request.since)
+  // Online anywhere already (another tab, another instance): no second user_joined.
+  if (firstForUser) await announce(ctx, 'user_joined', profile)
+}
 
-  /** Presence is best effort: with Redis away the socket still chats, and says so in the log. */
-  async function announce (type: 'user_joined' | 'user_left', profile: Profile | undefined): Promise<void> {
-    try {
-      const changed = type === 'user_joined' ? await presence.enter(roomId, userId) : await presence.leave(roomId, userId)
-      if (!changed) return
-      const onlineCount = (await presence.online(roomId)).length
-      await publishPresence(broker, { type, roomId, userId, profile, onlineCount, connectionId: connection.id })
-    } catch (err) {
-      log.warn({ err }, `presence update failed (${type})`)
-    }
+/** After the session has finished its frames: out of the registry, and user_left for the user's last socket. */
+async function leave (ctx: Socket, ready: Promise<void>): Promise<void> {
+  const { registry, chat } = ctx.deps
+  const { roomId, userId } = ctx.request
+  const removed = registry.remove(ctx.connection)
+  // The registry counts synchronously: two tabs closing at once, one user_left.
+  if (registry.socketsOf(roomId, userId) === 0 && await ready.then(() => true, () => false)) {
+    await announce(ctx, 'user_left', await chat.store.getProfile(roomId, userId))
   }
+  await removed
+}
 
-  async function roomState () {
-    const online = await presence.online(roomId).catch(() => registry.onlineUsers(roomId))
-    if (!online.includes(userId)) online.push(userId)
-    const members = await Promise.all(online.map(async (id) => presenceMember(id, await store.getProfile(roomId, id))))
-    return { type: 'room_state', room_id: roomId, online: members, online_count: online.length, last_seq: await store.lastSeq(roomId) }
+/** Presence is best effort: with Redis away the socket still chats, and says so in the log. */
+async function announce (ctx: Socket, type: 'user_joined' | 'user_left', profile: Profile | undefined): Promise<void> {
+  const { presence, chat } = ctx.deps
+  const { roomId, userId } = ctx.request
+  try {
+    const changed = type === 'user_joined' ? await presence.enter(roomId, userId) : await presence.leave(roomId, userId)
+    if (!changed) return
+    const onlineCount = (await presence.online(roomId)).length
+    await publishPresence(chat.broker, { type, roomId, userId, profile, onlineCount, connectionId: ctx.connection.id })
+  } catch (err) {
+    ctx.log.warn({ err }, `presence update failed (${type})`)
   }
+}
 
-  async function recover (after: number): Promise<void> {
-    const cap = config.recoveryMaxMessages
-    const missed = await store.page(roomId, { afterSeq: after, limit: cap + 1 })
-    if (missed.length > cap) {
-      const lastSeq = await store.lastSeq(roomId)
-      write({ type: 'recovery', status: 'gap', room_id: roomId, since: after, last_seq: lastSeq, message: `more than ${cap} messages were missed; load them from history` })
-      connection.release(lastSeq)
-      return
-    }
-    for (const message of missed) write(message)
-    // A since past the room's end (a store that was reset) must not swallow new messages.
-    const through = missed.length > 0 ? missed[missed.length - 1].seq : Math.min(after, await store.lastSeq(roomId))
-    write({ type: 'recovery', status: 'complete', room_id: roomId, since: after, last_seq: through, replayed: missed.length })
-    connection.release(through)
+async function roomState (ctx: Socket) {
+  const { presence, registry, chat: { store } } = ctx.deps
+  const { roomId, userId } = ctx.request
+  const online = await presence.online(roomId).catch(() => registry.onlineUsers(roomId))
+  if (!online.includes(userId)) online.push(userId)
+  const members = await Promise.all(online.map(async (id) => presenceMember(id, await store.getProfile(roomId, id))))
+  return { type: 'room_state', room_id: roomId, online: members, online_count: online.length, last_seq: await store.lastSeq(roomId) }
+}
+
+/** The replay of `since=`: what was missed, a recovery frame, then what was held meanwhile. */
+async function recover (ctx: Socket, after: number): Promise<void> {
+  const { config, chat: { store } } = ctx.deps
+  const { roomId } = ctx.request
+  const cap = config.recoveryMaxMessages
+  const missed = await store.page(roomId, { afterSeq: after, limit: cap + 1 })
+  if (missed.length > cap) {
+    const lastSeq = await store.lastSeq(roomId)
+    ctx.write({ type: 'recovery', status: 'gap', room_id: roomId, since: after, last_seq: lastSeq, message: `more than ${cap} messages were missed; load them from history` })
+    ctx.connection.release(lastSeq)
+    return
   }
-
-  const session = createSocketSession({
-    deps: chat,
-    limits: config,
-    roomId,
-    userId,
-    connectionId: connection.id,
-    after: ready,
-    reply: write,
-    onAbuse: () => {
-      metrics?.abuseClose()
-      connection.close(1008, 'rate limit exceeded')
-    },
-    log,
-    metrics
-  })
-
-  // @fastify/websocket's error listener closes over the Fastify request and reply,
-  // keeping them alive as long as the socket: this one does its job without them.
-  // A peer's protocol error (oversized frame, bad framing) is the peer's fault: ws has
-  // already sent the close code (1009, 1002…), so it is logged at info.
-  socket.removeAllListeners('error')
-  socket.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code?.startsWith('WS_ERR_')) log.info({ code: err.code }, `websocket protocol error: ${err.message}`)
-    else log.error({ err }, 'websocket error')
-    socket.terminate()
-  })
-
-  // Listeners go on before any await: frames that arrive meanwhile are queued, not lost.
-  socket.on('message', (data, isBinary) => session.handle(data as Buffer, isBinary))
-  socket.on('close', (code) => {
-    log.info({ code }, 'websocket closed')
-    registry.settle(session.end()
-      .then(async () => {
-        const removed = registry.remove(connection)
-        // The registry counts synchronously: two tabs closing at once, one user_left.
-        if (registry.socketsOf(roomId, userId) === 0 && await ready.then(() => true, () => false)) {
-          await announce('user_left', await store.getProfile(roomId, userId))
-        }
-        await removed
-      })
-      .catch((err) => log.error({ err }, 'websocket cleanup failed')))
-  })
-  ready.catch((err) => {
-    log.error({ err }, 'websocket registration failed')
-    connection.close(1011, 'registration failed')
-  })
+  for (const message of missed) ctx.write(message)
+  // A since past the room's end (a store that was reset) must not swallow new messages.
+  const through = missed.length > 0 ? missed[missed.length - 1].seq : Math.min(after, await store.lastSeq(roomId))
+  ctx.write({ type: 'recovery', status: 'complete', room_id: roomId, since: after, last_seq: through, replayed: missed.length })
+  ctx.connection.release(through)
 }

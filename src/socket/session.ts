@@ -21,6 +21,7 @@ export interface SessionLimits {
   wsAbuseLimit: number
   typingThrottleMs: number
   typingTimeoutMs: number
+  wsMaxPendingFrames: number
 }
 
 export interface SessionOptions {
@@ -39,9 +40,6 @@ export interface SessionOptions {
   metrics?: Pick<Metrics, 'frameRefused'>
 }
 
-// Frames are handled one at a time, in order; a client that outruns the store is
-// told so instead of queueing without bound.
-const MAX_PENDING_FRAMES = 64
 // Refusals past the abuse limit within this window close the socket.
 const ABUSE_WINDOW_S = 10
 
@@ -74,7 +72,7 @@ export function createSocketSession (opts: SessionOptions) {
       ? { type: 'error', code: err.code, message: err.message }
       : { type: 'error', code: err.code, message: err.message, client_id: clientId }
     // Answers go out in the order of the frames they answer: behind queued frames, in the queue.
-    if (!inQueue && pending > 0 && pending < MAX_PENDING_FRAMES) enqueue(async () => reply(frame))
+    if (!inQueue && pending > 0 && pending < limits.wsMaxPendingFrames) enqueue(async () => reply(frame))
     else reply(frame)
     if (err.code === 'rate_limited' && !abuseBucket.take() && !abusive) {
       abusive = true
@@ -153,7 +151,7 @@ export function createSocketSession (opts: SessionOptions) {
       if (parsed.kind === 'chat' && !messageBucket.take()) {
         return refuse(new ChatError('rate_limited', `too many messages; at most ${limits.wsMessageRate} a second`), clientId)
       }
-      if (pending >= MAX_PENDING_FRAMES) {
+      if (pending >= limits.wsMaxPendingFrames) {
         return refuse(new ChatError('overloaded', 'too many frames in flight; slow down'), clientId)
       }
       enqueue(() => dispatch(parsed).catch((err) => fail(err, clientId, true)))

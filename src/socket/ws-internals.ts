@@ -1,4 +1,8 @@
 // Every private internal of ws and @fastify/websocket Parley relies on, in one place.
+// Each was measured and is worth its bytes; test/ws-internals.test.ts fails loudly
+// when a new version of either library moves one.
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Writable } from 'node:stream'
 import * as ws from 'ws'
 
@@ -36,4 +40,37 @@ export function streamOf (socket: ws.WebSocket): Writable {
   const stream = (socket as unknown as { _socket?: Writable | null })._socket
   if (stream == null || typeof stream.write !== 'function') throw new Error('ws no longer exposes its socket as _socket')
   return stream
+}
+
+/**
+ * @fastify/websocket assigns a ServerResponse to the upgraded TCP socket and never
+ * detaches it: for a socket's whole life it would keep the request and response
+ * objects alive (~2.5 KB of heap per idle socket). Nothing writes to it after 101.
+ * Returns whether there was one to detach.
+ */
+export function detachUpgradeResponse (upgraded: Socket | undefined): boolean {
+  const socket = upgraded as (Socket & { _httpMessage?: ServerResponse | null }) | undefined
+  if (!socket?._httpMessage) return false
+  socket._httpMessage.detachSocket(socket)
+  return true
+}
+
+/**
+ * @fastify/websocket's error listener closes over the Fastify request and reply,
+ * keeping them alive as long as the socket: this one does its job without them.
+ */
+export function replaceErrorListener (socket: ws.WebSocket, listener: (err: NodeJS.ErrnoException) => void): void {
+  socket.removeAllListeners('error')
+  socket.on('error', listener)
+}
+
+/**
+ * The one socket-error rule: a peer's protocol error (oversized frame, bad framing)
+ * is the peer's fault, and ws has already sent the close code (1009, 1002…), so it
+ * is logged at info; anything else is ours, at error. Either way the socket goes.
+ */
+export function onSocketError (log: { info (obj: object, msg: string): void, error (obj: object, msg: string): void }, socket: ws.WebSocket, err: NodeJS.ErrnoException): void {
+  if (err.code?.startsWith('WS_ERR_')) log.info({ code: err.code }, `websocket protocol error: ${err.message}`)
+  else log.error({ err }, 'websocket error')
+  socket.terminate()
 }

@@ -17,7 +17,7 @@ export interface ProfileValues {
 /**
  * `set` (an explicit join): every non-empty value replaces the stored one.
  * `fill` (a socket's query): values only fill what the profile is missing.
- * Missing or empty values never overwrite anything (DESIGN §1, identity across reconnects).
+ * Missing or empty values never overwrite anything (identity across reconnects: a reconnecting client sends empty or placeholder values).
  */
 export type ProfileMode = 'set' | 'fill'
 
@@ -93,7 +93,7 @@ export function mergeProfile (current: ProfileValues | undefined, values: Profil
   }
 }
 
-/** The one message shape (DESIGN §1), from a stored message: every store builds it here. */
+/** The one message shape, REST and socket alike, from a stored message: every store builds it here. */
 export function wireMessage (m: NewMessage & { id: string, seq: number, timestamp: string }): Message {
   const message: Message = {
     type: 'message',

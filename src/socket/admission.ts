@@ -1,0 +1,43 @@
+// Whether a socket may join a room: ids, token, caps. Refusals are close codes.
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { Auth } from '../access/auth'
+import type { Config } from '../config'
+import type { ConnectionRegistry } from '../fanout/connection-registry'
+import { IdSchema } from '../schemas/http'
+import { CLOSES, type Close } from './close-codes'
+
+const idCheck = TypeCompiler.Compile(IdSchema)
+
+export interface Refusal extends Close {
+  /** What the log line says, with its fields. */
+  log: { level: 'info' | 'warn', msg: string, fields?: object }
+}
+
+/**
+ * Runs first in the socket route. These refusals are close codes, not HTTP statuses,
+ * although they could be decided before the upgrade: a browser sees no status of a
+ * failed upgrade, and the client stops reconnecting only on 4004, so the code is the
+ * only way to tell it "never" from "later".
+ */
+export function createAdmission ({ auth, registry, config }: {
+  auth: Auth | null
+  registry: Pick<ConnectionRegistry, 'connections' | 'countFrom'>
+  config: Pick<Config, 'maxSocketsPerRoom' | 'maxSocketsPerIp'>
+}) {
+  return function admit (roomId: string, userId: string, address: string, token: string | undefined): Refusal | null {
+    if (!idCheck.Check(roomId) || !idCheck.Check(userId)) {
+      return { ...CLOSES.invalidId, log: { level: 'info', msg: 'websocket refused: invalid room or user id' } }
+    }
+    if (auth !== null) {
+      const result = auth.check(token, userId)
+      if (!result.ok) return { code: CLOSES.token.code, reason: result.reason, log: { level: 'warn', msg: 'websocket refused: token', fields: { reason: result.reason } } }
+    }
+    if (registry.connections(roomId).size >= config.maxSocketsPerRoom) {
+      return { ...CLOSES.roomFull, log: { level: 'warn', msg: 'websocket refused: room is full', fields: { limit: config.maxSocketsPerRoom } } }
+    }
+    if (registry.countFrom(address) >= config.maxSocketsPerIp) {
+      return { ...CLOSES.tooManyFromAddress, log: { level: 'warn', msg: 'websocket refused: too many sockets from one address', fields: { address, limit: config.maxSocketsPerIp } } }
+    }
+    return null
+  }
+}
