@@ -14,7 +14,7 @@ async function setup (t: { teardown (fn: () => unknown): void }, stored = 0) {
   const errors: unknown[] = []
   const sequencer = createRoomSequencer({ roomId: 'r', history: store, deliver: (e) => delivered.push(e), onError: (e) => errors.push(e) })
   t.teardown(() => sequencer.close())
-  await sequencer.ready
+  await sequencer.start()
   const seqs = () => delivered.map((e) => e.seq)
   return { store, sequencer, delivered, seqs, errors }
 }
@@ -69,12 +69,13 @@ t.test('messages that arrive while the start is still being read are live and de
   const delivered: Envelope[] = []
   const sequencer = createRoomSequencer({ roomId: 'r', history: slow, deliver: (e) => delivered.push(e), onError: () => {} })
   t.teardown(() => sequencer.close())
+  const starting = sequencer.start()
   for (let i = 1; i <= 2; i++) {
     const message = await store.append({ roomId: 'r', userId: 'u', username: 'U', avatar: null, content: `m${i}` })
     sequencer.push({ data: JSON.stringify(message), seq: message.seq })
   }
   release()
-  await sequencer.ready
+  await starting
   t.same(delivered.map((e) => e.seq), [1, 2])
 })
 

@@ -475,6 +475,20 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
       t.same(await store.latest('room-1', 10), [result.message], 'history holds it with its client_id')
     })
 
+    t.test('a message without a name or avatar of its own takes its sender\'s profile\'s as it is written', async (t) => {
+      const store = await fresh(t)
+      await store.upsertProfile('room-1', 'user-1', { username: 'Grace', avatarUrl: AVATAR }, 'set')
+      const filled = await store.append(draft({ username: null, avatar: null }))
+      t.match(filled, { username: 'Grace', avatar: AVATAR, avatar_url: AVATAR })
+      const own = await store.append(draft({ username: 'Ada', avatar: OTHER_AVATAR }))
+      t.match(own, { username: 'Ada', avatar: OTHER_AVATAR }, 'the message\'s own values win')
+      await store.upsertProfile('room-1', 'user-1', { username: 'Grace H.' }, 'set')
+      t.match((await store.appendOnce(draftOnce('c-9', { username: null, avatar: null }))).message, { username: 'Grace H.', avatar: AVATAR }, 'appendOnce too, with the profile as it is now')
+      const stranger = await store.append(draft({ userId: 'nobody', username: null, avatar: null }))
+      t.match(stranger, { username: 'Anonymous', avatar: null }, 'no profile: the default name, no avatar')
+      t.same((await store.latest('room-1', 10)).map((m) => m.username), ['Grace', 'Ada', 'Grace H.', 'Anonymous'], 'history has what was written')
+    })
+
     t.test('a retried appendOnce returns the stored message and stores nothing new', async (t) => {
       const store = await fresh(t)
       const first = await store.appendOnce(draftOnce('c-1', { content: 'original' }))

@@ -2,8 +2,8 @@
 import type { Broker } from '../fanout/broker'
 import type { Metrics } from '../ops/metrics'
 import type { Message } from '../schemas/http'
-import type { RoomStore } from '../store/store'
-import { checkContent, cleanAvatar, cleanUsername, DEFAULT_USERNAME } from './text'
+import type { NewMessage, RoomStore } from '../store/store'
+import { checkContent, cleanAvatar, cleanUsername } from './text'
 
 export interface ChatDeps {
   store: RoomStore
@@ -29,30 +29,42 @@ export interface SendResult {
   created: boolean
 }
 
-/**
- * Check, resolve the profile, make it durable, then publish it to the room.
- * Nothing is answered before the store has the message.
- */
-export async function sendMessage (deps: ChatDeps, input: SendInput): Promise<SendResult> {
-  checkContent(input.content, deps.maxContentLength)
-  const profile = await deps.store.getProfile(input.roomId, input.userId)
-  const draft = {
+/** A message ready to be stored: a name or avatar the sender did not give is the store's to fill from the profile. */
+export type Draft = NewMessage
+
+export function draftOf (input: SendInput): Draft {
+  const draft: Draft = {
     roomId: input.roomId,
     userId: input.userId,
-    username: cleanUsername(input.username) ?? profile?.username ?? DEFAULT_USERNAME,
-    avatar: cleanAvatar(input.avatar) ?? profile?.avatarUrl ?? null,
+    username: cleanUsername(input.username) ?? null,
+    avatar: cleanAvatar(input.avatar) ?? null,
     content: input.content
   }
-  const { clientId } = input
+  if (input.clientId !== undefined) draft.clientId = input.clientId
+  return draft
+}
+
+/**
+ * Makes the draft durable, then publishes it to the room. The store takes it in
+ * call order (before this function's first await), so drafts committed one after
+ * another get increasing seqs without waiting for each other's commits.
+ */
+export async function commitMessage (deps: ChatDeps, draft: Draft): Promise<SendResult> {
   const started = performance.now()
-  const result = clientId === undefined
-    ? { message: await deps.store.append(draft), created: true }
-    : await deps.store.appendOnce({ ...draft, clientId })
+  const { clientId } = draft
+  const stored = clientId === undefined ? deps.store.append(draft).then((message) => ({ message, created: true })) : deps.store.appendOnce({ ...draft, clientId })
+  const result = await stored
   deps.metrics?.messageStored((performance.now() - started) / 1000, result.created)
   // A retry's message went out the first time: publishing it again would hand the
   // room a duplicate, and a recovering socket a seq it already has.
   if (result.created) {
-    await deps.broker.publish(input.roomId, { data: JSON.stringify(result.message), seq: result.message.seq })
+    await deps.broker.publish(draft.roomId, { data: JSON.stringify(result.message), seq: result.message.seq })
   }
   return result
+}
+
+/** The one path of a chat message, REST and socket alike. Nothing is answered before the store has it. */
+export async function sendMessage (deps: ChatDeps, input: SendInput): Promise<SendResult> {
+  checkContent(input.content, deps.maxContentLength)
+  return commitMessage(deps, draftOf(input))
 }

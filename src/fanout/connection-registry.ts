@@ -91,12 +91,17 @@ export function createConnectionRegistry ({ broker, history, onError = () => {},
       const { roomId } = connection
       let listener: BrokerListener = (envelope) => deliver(roomId, envelope)
       let close = () => {}
+      let subscribed: Promise<void>
       if (history) {
         const sequencer = createRoomSequencer({ roomId, history, deliver: listener, onError })
         listener = sequencer.push
         close = sequencer.close
+        // Ready once subscribed and the sequencer knows where the live stream starts:
+        // a replay (since=) read after that misses nothing.
+        subscribed = broker.subscribe(roomId, listener).then(() => sequencer.start())
+      } else {
+        subscribed = broker.subscribe(roomId, listener)
       }
-      const subscribed = broker.subscribe(roomId, listener)
       const room: Room = { connections: new Set([connection]), users: new Map(), listener, subscribed, close }
       track(connection, 1, room)
       rooms.set(connection.roomId, room)

@@ -75,7 +75,7 @@ export function createRoomSequencer (opts: {
       }
     }
   }
-  const ready = start()
+  let started: Promise<void> | undefined
 
   function drain (): void {
     if (last === null) return
@@ -126,7 +126,15 @@ export function createRoomSequencer (opts: {
   }
 
   return {
-    ready,
+    /**
+     * Reads where the live stream starts; call it once the room is subscribed. Read
+     * before that, a message committed and published in between would be neither live
+     * nor below the start, and a replay read after the start could miss it.
+     */
+    start (): Promise<void> {
+      started ??= start()
+      return started
+    },
     push (envelope: Envelope): void {
       const { seq } = envelope
       if (seq === undefined) return deliver(envelope)

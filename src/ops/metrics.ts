@@ -106,6 +106,11 @@ export function createMetrics () {
     help: 'Sockets closed (1008) for sustained rate-limit abuse',
     registers
   })
+  const duplicates = new Counter({
+    name: 'parley_ws_duplicates_dropped_total',
+    help: 'Chat messages the last hop refused to send because the socket already had that seq or a later one (a bug upstream: never expected above 0)',
+    registers
+  })
   const requests = new Counter({
     name: 'parley_http_requests_total',
     help: 'HTTP requests answered, by route pattern and status',
@@ -163,6 +168,9 @@ export function createMetrics () {
     },
     abuseClose (): void {
       abuseCloses.inc()
+    },
+    duplicateDropped (): void {
+      duplicates.inc()
     },
     httpRequest (method: string, route: string, status: number, seconds: number): void {
       requests.inc({ method, route, status: String(status) })

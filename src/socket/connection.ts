@@ -15,6 +15,8 @@ export interface SocketConnectionOptions {
   maxBufferedBytes: number
   /** Called once, instead of a send, when the peer has fallen too far behind. */
   onSlow (): void
+  /** A chat message at or below the last seq this socket was sent: refused, never sent. */
+  onDuplicate (seq: number, lastSent: number): void
 }
 
 export interface SocketConnection extends Connection {
@@ -22,7 +24,7 @@ export interface SocketConnection extends Connection {
   write (data: string): void
   /** Holds room deliveries back (in order, within the byte cap) until release. */
   hold (): void
-  /** Sends what was held, less the chat messages at or below `throughSeq`. */
+  /** Sends what was held, less the chat messages at or below `throughSeq` (the replay had them). */
   release (throughSeq: number): void
 }
 
@@ -40,6 +42,12 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
   let cut = false
   let held: Array<{ data: Buffer, seq?: number }> | null = null
   let heldBytes = 0
+  // The last hop's invariant: chat messages go out with strictly increasing seqs.
+  // `replayed`: what a recovery replay sent; a publish of one of those arriving after
+  // the release (the replay read it committed, before it was published) is expected
+  // and dropped quietly. Anything else at or below `lastSent` is a bug upstream.
+  let replayed = 0
+  let lastSent = 0
 
   function slow (): void {
     cut = true
@@ -54,6 +62,10 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
     address: opts.address,
     send (data, seq) {
       if (cut) return
+      if (seq !== undefined) {
+        if (seq <= replayed) return
+        if (seq <= lastSent) return opts.onDuplicate(seq, lastSent)
+      }
       if (held) {
         heldBytes += data.length
         if (heldBytes > maxBufferedBytes) return slow()
@@ -65,6 +77,7 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
       // What the socket still holds for this peer (ws itself queues nothing without deflate).
       if (raw.writableLength > maxBufferedBytes) return slow()
       raw.write(data)
+      if (seq !== undefined) lastSent = seq
     },
     write (data) {
       if (!cut) socket.send(data)
@@ -76,10 +89,10 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
     release (throughSeq) {
       const frames = held
       held = null
+      replayed = Math.max(replayed, throughSeq)
+      lastSent = Math.max(lastSent, throughSeq)
       if (!frames) return
-      for (const frame of frames) {
-        if (frame.seq === undefined || frame.seq > throughSeq) this.send(frame.data, frame.seq)
-      }
+      for (const frame of frames) this.send(frame.data, frame.seq)
     },
     close (code, reason) {
       cut = true

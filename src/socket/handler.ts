@@ -25,7 +25,7 @@ export interface SocketHandlerDeps {
   registry: ConnectionRegistry
   presence: PresenceTracker
   config: Config
-  metrics?: Pick<Metrics, 'frameRefused' | 'slowConsumerCut' | 'abuseClose'>
+  metrics?: Pick<Metrics, 'frameRefused' | 'slowConsumerCut' | 'abuseClose' | 'duplicateDropped'>
 }
 
 /** What every step of one socket's life shares. */
@@ -81,6 +81,7 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
 /** The registry connection, with the per-socket byte cap: a slow reader is cut, not queued for. */
 function connect (socket: WebSocket, request: SocketRequest, deps: SocketHandlerDeps, log: SessionLogger): Socket {
   const { registry, config, metrics } = deps
+  let duplicates = 0
   const connection: SocketConnection = createSocketConnection({
     socket,
     id: randomUUID(),
@@ -94,6 +95,10 @@ function connect (socket: WebSocket, request: SocketRequest, deps: SocketHandler
       metrics?.slowConsumerCut()
       registry.remove(connection).catch((err) => log.error({ err }, 'registry removal failed'))
       connection.close(CLOSES.slowConsumer.code, CLOSES.slowConsumer.reason)
+    },
+    onDuplicate: (seq, lastSent) => {
+      metrics?.duplicateDropped()
+      if (duplicates++ === 0) log.error({ seq, lastSent }, 'a chat message reached a socket twice or out of order; dropped (later ones are counted in parley_ws_duplicates_dropped_total)')
     }
   })
   return { socket, request, deps, log, connection, write: (frame) => connection.write(JSON.stringify(frame)) }

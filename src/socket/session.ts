@@ -1,7 +1,7 @@
 // One socket's frames: in order, within limits, typing state, cleanup on close.
 import { ChatError } from '../chat/errors'
-import { sendMessage, type ChatDeps } from '../chat/messages'
-import { cleanUsername, displayName } from '../chat/text'
+import { commitMessage, draftOf, type ChatDeps } from '../chat/messages'
+import { checkContent, displayName } from '../chat/text'
 import { publishTyping } from '../chat/typing'
 import { parseClientFrame, type ClientFrame } from './frames'
 import type { Metrics } from '../ops/metrics'
@@ -49,7 +49,13 @@ export function createSocketSession (opts: SessionOptions) {
   const frameBucket = new TokenBucket(limits.wsFrameRate, limits.wsFrameBurst)
   const messageBucket = new TokenBucket(limits.wsMessageRate, limits.wsMessageBurst)
   const abuseBucket = new TokenBucket(limits.wsAbuseLimit / ABUSE_WINDOW_S, limits.wsAbuseLimit)
-  let queue: Promise<unknown> = (opts.after ?? Promise.resolve()).catch(() => {})
+  // Frames are taken in arrival order (parse, profile, hand to the store) and answered
+  // in arrival order (echo of a retry, replies, errors). A chat frame's commit runs
+  // between the two, so the next frame does not wait for the previous commit: the
+  // store takes drafts in call order, and their seqs follow the frames' order.
+  let intake: Promise<unknown> = (opts.after ?? Promise.resolve()).catch(() => {})
+  let answers: Promise<unknown> = Promise.resolve()
+  // Frames taken and not yet answered, commits in flight included.
   let pending = 0
   let ended = false
   let abusive = false
@@ -58,9 +64,16 @@ export function createSocketSession (opts: SessionOptions) {
   let typingRelayedAt = 0
   let typingExpiry: NodeJS.Timeout | undefined
 
-  function enqueue (task: () => Promise<void>): void {
+  /** What a frame's turn at intake leaves to do at its turn to be answered. */
+  type Answer = (() => unknown) | void
+
+  function enqueue (task: () => Promise<Answer>, clientId?: string): void {
     pending++
-    queue = queue.then(task).catch((err) => fail(err, undefined, true)).finally(() => { pending-- })
+    const taken = intake.then(task)
+    intake = taken.then(noop, noop)
+    answers = answers.then(async () => (await taken)?.())
+      .catch((err) => fail(err, clientId, true))
+      .finally(() => { pending-- })
   }
 
   /** `inQueue`: called while the refused frame's own turn runs, so its answer is next anyway. */
@@ -72,7 +85,7 @@ export function createSocketSession (opts: SessionOptions) {
       ? { type: 'error', code: err.code, message: err.message }
       : { type: 'error', code: err.code, message: err.message, client_id: clientId }
     // Answers go out in the order of the frames they answer: behind queued frames, in the queue.
-    if (!inQueue && pending > 0 && pending < limits.wsMaxPendingFrames) enqueue(async () => reply(frame))
+    if (!inQueue && pending > 0 && pending < limits.wsMaxPendingFrames) enqueue(async () => () => reply(frame))
     else reply(frame)
     if (err.code === 'rate_limited' && !abuseBucket.take() && !abusive) {
       abusive = true
@@ -113,11 +126,10 @@ export function createSocketSession (opts: SessionOptions) {
     await publishTyping(deps.broker, { type: 'typing_start', roomId, userId, username: typingAs, connectionId })
   }
 
-  async function dispatch (parsed: ClientFrame): Promise<void> {
+  async function dispatch (parsed: ClientFrame): Promise<Answer> {
     switch (parsed.kind) {
       case 'keep_alive':
-        reply({ type: 'ping' })
-        return
+        return () => reply({ type: 'ping' })
       case 'pong':
         return
       case 'typing':
@@ -126,12 +138,18 @@ export function createSocketSession (opts: SessionOptions) {
         return stopTyping()
       case 'chat': {
         const { content, username, avatar, client_id: clientId } = parsed.frame
-        // The path's user id wins over the body's: frame.user_id is ignored.
-        const message = { roomId, userId, content, username: cleanUsername(username), avatar, clientId }
-        if (typingAs !== null && content.trim() !== '') await stopTyping()
-        const result = await sendMessage(deps, message)
-        // A retry of a stored message: the room has it; the sender gets it back to reconcile.
-        if (!result.created) reply(result.message)
+        checkContent(content, deps.maxContentLength)
+        if (typingAs !== null) await stopTyping()
+        // The path's user id wins over the body's: frame.user_id is ignored. Handed to
+        // the store now, in frame order; the next frame does not wait for the commit.
+        const sent = commitMessage(deps, draftOf({ roomId, userId, content, username, avatar, clientId }))
+        // Awaited at this frame's answer; handled now, so a failure is not "unhandled" meanwhile.
+        sent.catch(noop)
+        return async () => {
+          const result = await sent
+          // A retry of a stored message: the room has it; the sender gets it back to reconcile.
+          if (!result.created) reply(result.message)
+        }
       }
     }
   }
@@ -154,13 +172,14 @@ export function createSocketSession (opts: SessionOptions) {
       if (pending >= limits.wsMaxPendingFrames) {
         return refuse(new ChatError('overloaded', 'too many frames in flight; slow down'), clientId)
       }
-      enqueue(() => dispatch(parsed).catch((err) => fail(err, clientId, true)))
+      enqueue(() => dispatch(parsed), clientId)
     },
 
     /** After the socket closed: finish queued frames, then clear the typing indicator. */
     async end (): Promise<void> {
       ended = true
-      await queue
+      await intake
+      await answers
       try {
         await stopTyping()
       } catch (err) {
@@ -169,3 +188,5 @@ export function createSocketSession (opts: SessionOptions) {
     }
   }
 }
+
+function noop (): void {}

@@ -1,6 +1,9 @@
 // The PostgreSQL store (pg): the RoomStore contract on a database that several instances share.
-import { uuidv7 } from './ids'
 import pg from 'pg'
+import { createPostgresAppender } from './postgres-append'
+import { migrate, SCHEMA_NAME, transaction } from './postgres-schema'
+
+export { SCHEMA_VERSION } from './postgres-schema'
 import type { Message } from '../schemas/http'
 import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
 
@@ -11,60 +14,6 @@ export interface PostgresStoreOptions {
   /** A schema of its own (created if missing) instead of the connection's default search_path. */
   schema?: string
 }
-
-// Each entry moves the schema one version up; parley_schema_version records where a database is.
-const MIGRATIONS = [
-  `CREATE TABLE rooms (
-     room_id text PRIMARY KEY,
-     created_at timestamptz NOT NULL,
-     last_seq bigint NOT NULL DEFAULT 0,
-     name text,
-     thumbnail_url text,
-     last_message_at timestamptz
-   );
-   CREATE TABLE profiles (
-     room_id text NOT NULL,
-     user_id text NOT NULL,
-     username text,
-     avatar_url text,
-     joined_at timestamptz NOT NULL,
-     PRIMARY KEY (room_id, user_id)
-   );
-   CREATE TABLE messages (
-     room_id text NOT NULL,
-     seq bigint NOT NULL,
-     id text NOT NULL UNIQUE,
-     user_id text NOT NULL,
-     username text NOT NULL,
-     content text NOT NULL,
-     avatar text,
-     created_at timestamptz NOT NULL,
-     client_id text,
-     PRIMARY KEY (room_id, seq)
-   );
-   CREATE UNIQUE INDEX messages_client_id ON messages (room_id, user_id, client_id) WHERE client_id IS NOT NULL;`
-]
-
-/** The schema version this build writes. */
-export const SCHEMA_VERSION = MIGRATIONS.length
-
-// One key for every Parley migration on the server ('PARLEY' in ASCII): instances starting at once take turns.
-const MIGRATION_LOCK = 0x5041524c4559
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
-
-// The room's row lock, taken by the upsert, is held until this statement commits: writers of
-// one room queue on it, so seq order is commit order on every instance. GREATEST keeps a
-// room's timestamps from running backwards when instances' clocks (or racing appends) disagree.
-const APPEND = `
-  WITH r AS (
-    INSERT INTO rooms AS r (room_id, created_at, last_seq, last_message_at) VALUES ($1, $2, 1, $2)
-    ON CONFLICT (room_id) DO UPDATE
-      SET last_seq = r.last_seq + 1, last_message_at = GREATEST(r.last_message_at, EXCLUDED.last_message_at)
-    RETURNING last_seq, last_message_at
-  )
-  INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id)
-  SELECT $1, r.last_seq, $3, $4, $5, $6, $7, r.last_message_at, $8 FROM r
-  RETURNING seq, created_at`
 
 // Every read is a range of the (room_id, seq) primary key: its cost does not grow with the history.
 // The avatar fill is SQLite's LEFT JOIN on the profile's key, written as a scalar subquery: it
@@ -132,17 +81,8 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     throw err
   }
   let ended: Promise<void> | undefined
-
-  async function insertMessage (message: NewMessage): Promise<Message> {
-    const id = uuidv7()
-    const { rows: [row] } = await pool.query<{ seq: string, created_at: Date }>({
-      name: 'parley-append',
-      text: APPEND,
-      values: [message.roomId, new Date().toISOString(), id, message.userId, message.username,
-        message.content, message.avatar, message.clientId ?? null]
-    })
-    return wireMessage({ ...message, id, seq: Number(row.seq), timestamp: row.created_at.toISOString() })
-  }
+  // Half the pool writes at most; the rest stays free for reads (history, profiles).
+  const appender = createPostgresAppender({ pool, parallel: Math.max(1, Math.floor((opts.poolSize ?? 10) / 2)), findByClientId: selectByClientId })
 
   async function selectByClientId (message: NewMessage & { clientId: string }): Promise<Message | undefined> {
     const { rows: [row] } = await pool.query<MessageRow>({
@@ -227,21 +167,10 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       }))
     },
     async append (message) {
-      return insertMessage(message)
+      return (await appender.append(message)).message
     },
     async appendOnce (message) {
-      const stored = await selectByClientId(message)
-      if (stored) return { message: stored, created: false }
-      try {
-        return { message: await insertMessage(message), created: true }
-      } catch (err) {
-        // A concurrent twin committed first. The whole statement rolled back, the room's
-        // seq bump with it, so the race leaves no gap.
-        if ((err as { code?: string }).code !== '23505' || (err as { constraint?: string }).constraint !== 'messages_client_id') throw err
-        const winner = await selectByClientId(message)
-        if (!winner) throw err
-        return { message: winner, created: false }
-      }
+      return appender.append(message)
     },
     async latest (roomId, limit) {
       return readPage(roomId, { limit })
@@ -261,50 +190,10 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       await pool.query('SELECT 1')
     },
     async close () {
-      ended ??= pool.end()
+      // What was taken is committed (or refused) before the pool goes.
+      ended ??= appender.idle().then(() => pool.end())
       return ended
     }
-  }
-}
-
-async function migrate (pool: pg.Pool, schema: string | undefined): Promise<void> {
-  await transaction(pool, async (client) => {
-    // Taken before anything is read: two instances starting at once run each migration once.
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
-    if (schema !== undefined) {
-      const { rows } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
-      if (rows.length === 0) await client.query(`CREATE SCHEMA ${schema}`)
-      // A connection string's own `options` replace ours (pg gives it precedence): never write elsewhere.
-      const { rows: [{ current }] } = await client.query<{ current: string | null }>('SELECT current_schema() AS current')
-      if (current !== schema) throw new Error(`search_path does not select schema "${schema}" (is "${current}"); remove options from the connection string`)
-    }
-    await client.query(`CREATE TABLE IF NOT EXISTS parley_schema_version (
-      version integer PRIMARY KEY,
-      applied_at timestamptz NOT NULL DEFAULT now()
-    )`)
-    const { rows: [{ version }] } = await client.query<{ version: number }>('SELECT COALESCE(MAX(version), 0) AS version FROM parley_schema_version')
-    if (version > MIGRATIONS.length) {
-      throw new Error(`the database schema is version ${version}, newer than this build knows (${MIGRATIONS.length}); run a newer Parley`)
-    }
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      await client.query(MIGRATIONS[v])
-      await client.query('INSERT INTO parley_schema_version (version) VALUES ($1)', [v + 1])
-    }
-  })
-}
-
-async function transaction<T> (pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN')
-    const result = await work(client)
-    await client.query('COMMIT')
-    client.release()
-    return result
-  } catch (err) {
-    // A connection that cannot even roll back is destroyed rather than handed to the next caller.
-    await client.query('ROLLBACK').then(() => client.release(), (rollbackErr: Error) => client.release(rollbackErr))
-    throw err
   }
 }
 

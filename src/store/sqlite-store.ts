@@ -5,6 +5,7 @@ import Database from 'better-sqlite3'
 import { messageId, seqInMessageId } from './ids'
 import { migrate } from './sqlite-schema'
 import type { Message } from '../schemas/http'
+import { DEFAULT_USERNAME } from '../chat/text'
 import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
 
 export interface SqliteStoreOptions {
@@ -140,8 +141,11 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
     const seq = last + 1
     seqs.set(message.roomId, seq)
     const id = messageId(seq, now)
-    insertMessage.run(message.roomId, seq, id, message.userId, message.username, message.content, message.avatar, timestamp, message.clientId ?? null)
-    return wireMessage({ ...message, id, seq, timestamp })
+    const profile = message.username === null || message.avatar === null ? profileOf(message.roomId, message.userId) : undefined
+    const username = message.username ?? profile?.username ?? DEFAULT_USERNAME
+    const avatar = message.avatar ?? profile?.avatarUrl ?? null
+    insertMessage.run(message.roomId, seq, id, message.userId, username, message.content, avatar, timestamp, message.clientId ?? null)
+    return wireMessage({ ...message, username, avatar, id, seq, timestamp })
   }
 
   // Check and insert in one transaction: two concurrent retries cannot both insert.
@@ -234,6 +238,15 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
     profiles.set(profileKey(roomId, userId), profile)
   }
 
+  function profileOf (roomId: string, userId: string): Profile | undefined {
+    const cached = profiles.get(profileKey(roomId, userId))
+    if (cached !== undefined) return cached ?? undefined
+    const row = selectProfile.get(roomId, userId)
+    const profile = row ? fromProfileRow(row) : null
+    remember(roomId, userId, profile)
+    return profile ?? undefined
+  }
+
   function readPage (roomId: string, { limit, beforeSeq, afterSeq }: PageQuery): Message[] {
     const upper = beforeSeq ?? Number.MAX_SAFE_INTEGER
     if (afterSeq !== undefined) return selectAfter.all(roomId, afterSeq, upper, limit).map(fromMessageRow)
@@ -250,12 +263,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
       return result
     },
     async getProfile (roomId, userId) {
-      const cached = profiles.get(profileKey(roomId, userId))
-      if (cached !== undefined) return cached ?? undefined
-      const row = selectProfile.get(roomId, userId)
-      const profile = row ? fromProfileRow(row) : null
-      remember(roomId, userId, profile)
-      return profile ?? undefined
+      return profileOf(roomId, userId)
     },
     async members (roomId, limit) {
       return selectMembers.all(roomId, limit).map(fromProfileRow)

@@ -24,7 +24,9 @@ export type ProfileMode = 'set' | 'fill'
 export interface NewMessage {
   roomId: string
   userId: string
-  username: string
+  /** Null: the sender's profile name (or the default name), resolved by the store as it writes: no read per message. */
+  username: string | null
+  /** Null: the sender's profile avatar, if it has one, likewise. */
   avatar: string | null
   content: string
   /** The sender's own id for the message; with appendOnce, a retry yields the stored one. */
@@ -94,7 +96,7 @@ export function mergeProfile (current: ProfileValues | undefined, values: Profil
 }
 
 /** The one message shape, REST and socket alike, from a stored message: every store builds it here. */
-export function wireMessage (m: NewMessage & { id: string, seq: number, timestamp: string }): Message {
+export function wireMessage (m: NewMessage & { username: string, id: string, seq: number, timestamp: string }): Message {
   const message: Message = {
     type: 'message',
     id: m.id,

@@ -1,0 +1,188 @@
+// PostgreSQL group commit: the appends that arrive together go in one statement, seqs allocated once per room.
+import type pg from 'pg'
+import type { Message } from '../schemas/http'
+import { DEFAULT_USERNAME } from '../chat/text'
+import { uuidv7 } from './ids'
+import { wireMessage, type NewMessage } from './store'
+
+export interface AppendResult {
+  message: Message
+  created: boolean
+}
+
+// One statement for a whole batch, of one room or many: each room's counter is bumped
+// once by its number of messages, and its messages take the seqs below the new value
+// in arrival order. Rooms are locked in room_id order, so two instances' batches over
+// the same rooms queue on each other instead of deadlocking; a room's row lock is held
+// until commit, so seq order is commit order on every instance. A message whose
+// client_id is already stored (or earlier in the batch) takes no seq: `fresh` leaves it
+// out before anything is counted, so a retry leaves no gap. A message without a name
+// or avatar of its own takes its sender's profile's here, in the same statement.
+const APPEND_BATCH = `
+  WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+      WITH ORDINALITY AS t(room_id, id, user_id, username, content, avatar, client_id, ord)
+  ),
+  fresh AS (
+    SELECT i.* FROM input i
+     WHERE i.client_id IS NULL
+        OR (i.ord = (SELECT min(j.ord) FROM input j WHERE j.room_id = i.room_id AND j.user_id = i.user_id AND j.client_id = i.client_id)
+            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = i.room_id AND m.user_id = i.user_id AND m.client_id = i.client_id))
+  ),
+  counts AS (
+    SELECT room_id, count(*)::bigint AS n FROM fresh GROUP BY room_id
+  ),
+  bumped AS (
+    INSERT INTO rooms AS r (room_id, created_at, last_seq, last_message_at)
+    SELECT room_id, $8::timestamptz, n, $8::timestamptz FROM counts ORDER BY room_id
+    ON CONFLICT (room_id) DO UPDATE
+      SET last_seq = r.last_seq + EXCLUDED.last_seq,
+          last_message_at = GREATEST(r.last_message_at, EXCLUDED.last_message_at)
+    RETURNING room_id, last_seq, last_message_at
+  )
+  INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id)
+  SELECT f.room_id, b.last_seq - c.n + row_number() OVER (PARTITION BY f.room_id ORDER BY f.ord),
+         f.id, f.user_id, COALESCE(f.username, p.username, $9), f.content, COALESCE(f.avatar, p.avatar_url),
+         b.last_message_at, f.client_id
+    FROM fresh f JOIN counts c USING (room_id) JOIN bumped b USING (room_id)
+    LEFT JOIN profiles p ON p.room_id = f.room_id AND p.user_id = f.user_id
+  RETURNING id, seq, created_at, username, avatar`
+
+// A batch is at most this many messages (one statement's arrays).
+const MAX_BATCH = 500
+
+interface Item {
+  message: NewMessage
+  id: string
+  resolve (result: AppendResult): void
+  reject (err: unknown): void
+}
+
+/**
+ * Appends that do not wait for each other. While a room's batch is in flight, its
+ * next messages gather for the next one (one commit for many); batches of different
+ * rooms run side by side, up to `parallel` at once. A room is in at most one batch in
+ * flight, so one sender's messages take seqs in the order they were appended.
+ */
+export function createPostgresAppender ({ pool, parallel, findByClientId }: {
+  pool: pg.Pool
+  parallel: number
+  /** The stored message of a client_id: the answer to a retry. */
+  findByClientId (message: NewMessage & { clientId: string }): Promise<Message | undefined>
+}) {
+  let queue: Item[] = []
+  const busy = new Set<string>()
+  let inFlight = 0
+  let scheduled = false
+  const idlers: Array<() => void> = []
+
+  function schedule (): void {
+    if (scheduled) return
+    scheduled = true
+    // The appends of one event-loop turn share a batch.
+    setImmediate(() => {
+      scheduled = false
+      pump()
+    })
+  }
+
+  function pump (): void {
+    while (inFlight < parallel && queue.length > 0) {
+      const batch: Item[] = []
+      const rest: Item[] = []
+      const rooms = new Set<string>()
+      for (const item of queue) {
+        if (busy.has(item.message.roomId) || batch.length >= MAX_BATCH) rest.push(item)
+        else {
+          batch.push(item)
+          rooms.add(item.message.roomId)
+        }
+      }
+      if (batch.length === 0) return
+      queue = rest
+      for (const room of rooms) busy.add(room)
+      inFlight++
+      run(batch).finally(() => {
+        inFlight--
+        for (const room of rooms) busy.delete(room)
+        pump()
+        if (queue.length === 0 && inFlight === 0) for (const resolve of idlers.splice(0)) resolve()
+      })
+    }
+  }
+
+  async function run (batch: Item[]): Promise<void> {
+    try {
+      const results = await appendBatch(batch)
+      for (let i = 0; i < batch.length; i++) batch[i].resolve(results[i])
+    } catch (err) {
+      // The statement rolled back whole (its counters with it). A twin client_id from
+      // another instance, or one bad message: redo them one by one, in order, so the
+      // rest are stored and each gets its own answer.
+      for (const item of batch) {
+        try {
+          item.resolve((await appendAlone(item, batch.length === 1 ? err : undefined))[0])
+        } catch (itemErr) {
+          item.reject(itemErr)
+        }
+      }
+    }
+  }
+
+  /**
+   * One message on its own. A unique violation means a twin client_id committed by
+   * another instance meanwhile: once more, and the statement finds it stored.
+   */
+  async function appendAlone (item: Item, failed?: unknown): Promise<AppendResult[]> {
+    if (failed !== undefined && !isUniqueViolation(failed)) throw failed
+    try {
+      return await appendBatch([item])
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err
+      return appendBatch([item])
+    }
+  }
+
+  async function appendBatch (batch: Item[]): Promise<AppendResult[]> {
+    const column = (pick: (m: NewMessage) => string | null) => batch.map((item) => pick(item.message))
+    const { rows } = await pool.query<{ id: string, seq: string, created_at: Date, username: string, avatar: string | null }>({
+      name: 'parley-append-batch',
+      text: APPEND_BATCH,
+      values: [
+        column((m) => m.roomId), batch.map((item) => item.id), column((m) => m.userId), column((m) => m.username),
+        column((m) => m.content), column((m) => m.avatar), column((m) => m.clientId ?? null), new Date().toISOString(),
+        DEFAULT_USERNAME
+      ]
+    })
+    const inserted = new Map(rows.map((row) => [row.id, row]))
+    return Promise.all(batch.map(async ({ message, id }) => {
+      const row = inserted.get(id)
+      if (row) {
+        const stored = { ...message, username: row.username, avatar: row.avatar, id, seq: Number(row.seq), timestamp: row.created_at.toISOString() }
+        return { message: wireMessage(stored), created: true }
+      }
+      // Left out as a retry: its client_id was stored before (or earlier in this batch).
+      const stored = await findByClientId(message as NewMessage & { clientId: string })
+      if (!stored) throw new Error(`message ${id} was neither stored nor found by its client_id`)
+      return { message: stored, created: false }
+    }))
+  }
+
+  return {
+    /** Takes the message now (its place in its room's order), resolves once it is committed. */
+    append (message: NewMessage): Promise<AppendResult> {
+      return new Promise((resolve, reject) => {
+        queue.push({ message, id: uuidv7(), resolve, reject })
+        schedule()
+      })
+    },
+    /** Resolves once every append taken so far has been answered. */
+    async idle (): Promise<void> {
+      if (queue.length > 0 || inFlight > 0 || scheduled) await new Promise<void>((resolve) => idlers.push(resolve))
+    }
+  }
+}
+
+function isUniqueViolation (err: unknown): boolean {
+  return (err as { code?: string }).code === '23505'
+}

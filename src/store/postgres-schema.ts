@@ -1,0 +1,84 @@
+// The PostgreSQL schema and its migrations: instances starting at once run each migration once.
+import type pg from 'pg'
+
+// Each entry moves the schema one version up; parley_schema_version records where a database is.
+const MIGRATIONS = [
+  `CREATE TABLE rooms (
+     room_id text PRIMARY KEY,
+     created_at timestamptz NOT NULL,
+     last_seq bigint NOT NULL DEFAULT 0,
+     name text,
+     thumbnail_url text,
+     last_message_at timestamptz
+   );
+   CREATE TABLE profiles (
+     room_id text NOT NULL,
+     user_id text NOT NULL,
+     username text,
+     avatar_url text,
+     joined_at timestamptz NOT NULL,
+     PRIMARY KEY (room_id, user_id)
+   );
+   CREATE TABLE messages (
+     room_id text NOT NULL,
+     seq bigint NOT NULL,
+     id text NOT NULL UNIQUE,
+     user_id text NOT NULL,
+     username text NOT NULL,
+     content text NOT NULL,
+     avatar text,
+     created_at timestamptz NOT NULL,
+     client_id text,
+     PRIMARY KEY (room_id, seq)
+   );
+   CREATE UNIQUE INDEX messages_client_id ON messages (room_id, user_id, client_id) WHERE client_id IS NOT NULL;`
+]
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+// One key for every Parley migration on the server ('PARLEY' in ASCII): instances starting at once take turns.
+const MIGRATION_LOCK = 0x5041524c4559
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+
+export async function migrate (pool: pg.Pool, schema: string | undefined): Promise<void> {
+  await transaction(pool, async (client) => {
+    // Taken before anything is read: two instances starting at once run each migration once.
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
+    if (schema !== undefined) {
+      const { rows } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
+      if (rows.length === 0) await client.query(`CREATE SCHEMA ${schema}`)
+      // A connection string's own `options` replace ours (pg gives it precedence): never write elsewhere.
+      const { rows: [{ current }] } = await client.query<{ current: string | null }>('SELECT current_schema() AS current')
+      if (current !== schema) throw new Error(`search_path does not select schema "${schema}" (is "${current}"); remove options from the connection string`)
+    }
+    await client.query(`CREATE TABLE IF NOT EXISTS parley_schema_version (
+      version integer PRIMARY KEY,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`)
+    const { rows: [{ version }] } = await client.query<{ version: number }>('SELECT COALESCE(MAX(version), 0) AS version FROM parley_schema_version')
+    if (version > MIGRATIONS.length) {
+      throw new Error(`the database schema is version ${version}, newer than this build knows (${MIGRATIONS.length}); run a newer Parley`)
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      await client.query(MIGRATIONS[v])
+      await client.query('INSERT INTO parley_schema_version (version) VALUES ($1)', [v + 1])
+    }
+  })
+}
+
+/** Work in one transaction on one pooled connection; rolled back on any error. */
+export async function transaction<T> (pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN')
+    const result = await work(client)
+    await client.query('COMMIT')
+    client.release()
+    return result
+  } catch (err) {
+    // A connection that cannot even roll back is destroyed rather than handed to the next caller.
+    await client.query('ROLLBACK').then(() => client.release(), (rollbackErr: Error) => client.release(rollbackErr))
+    throw err
+  }
+}
