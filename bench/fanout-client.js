@@ -9,6 +9,10 @@
 // A chat frame is {"content":"~<step><phase>:<send time µs>:<padding>"}; phase is
 // w (warm-up) or m (measured). Receipts are scanned for that marker in the raw
 // buffer, without JSON.parse, to keep the generator cheap.
+//
+// Several instances (init with wsUrls: [A, B, …] instead of wsUrl): a room's senders
+// connect to the first, its other sockets alternate over all of them, and receipts
+// are also counted per instance ("group"), so A's and B's latencies can be told apart.
 
 const WebSocket = require('ws')
 const { HIST_SIZE, histIndex } = require('./lib')
@@ -35,6 +39,13 @@ let hist = new Uint32Array(HIST_SIZE)
 let latMax = 0
 let latSum = 0
 const closes = {}
+// Per instance (only with wsUrls): sockets per room, and per-step receive figures.
+let groupSockets = null
+let groups = null
+
+function newGroups () {
+  return groupSockets && groupSockets.map(() => ({ received: 0, latSum: 0, latMax: 0, hist: new Uint32Array(HIST_SIZE) }))
+}
 
 function onMessage (data, isBinary) {
   if (isBinary) binaryFrames++
@@ -60,16 +71,40 @@ function onMessage (data, isBinary) {
   c = data[p++]
   while (c >= 48 && c <= 57) { ts = ts * 10 + c - 48; c = data[p++] }
   const lat = (performance.now() * 1000 - ts) / 1000
-  hist[histIndex(lat)]++
+  const h = histIndex(lat)
+  hist[h]++
   received++
   latSum += lat
   if (lat > latMax) latMax = lat
+  if (groups !== null) {
+    const g = groups[this.benchGroup]
+    g.hist[h]++
+    g.received++
+    g.latSum += lat
+    if (lat > g.latMax) g.latMax = lat
+  }
 }
 
-function connectAll ({ wsUrl, rooms, concurrency, userPrefix }) {
+/** Which of the wsUrls socket i of a room uses: senders on the first, the others alternating. */
+function groupOf (i, n) {
+  return i < sendersPerRoom ? 0 : (i - sendersPerRoom) % n
+}
+
+function sparse (h) {
+  const out = []
+  for (let i = 0; i < h.length; i++) if (h[i] !== 0) out.push(i, h[i])
+  return out
+}
+
+function connectAll ({ wsUrl, wsUrls, rooms, concurrency, userPrefix }) {
+  const urls = wsUrls || [wsUrl]
   const targets = []
   for (const room of rooms) {
-    for (let i = 0; i < socketsPerRoom; i++) targets.push({ room, user: `${userPrefix}-${room}-u${i}`, i })
+    for (let i = 0; i < socketsPerRoom; i++) targets.push({ room, user: `${userPrefix}-${room}-u${i}`, i, group: groupOf(i, urls.length) })
+  }
+  if (wsUrls) {
+    groupSockets = urls.map(() => 0)
+    for (let i = 0; i < socketsPerRoom; i++) groupSockets[groupOf(i, urls.length)]++
   }
   let next = 0
   let failed = 0
@@ -80,9 +115,10 @@ function connectAll ({ wsUrl, rooms, concurrency, userPrefix }) {
       while (active < concurrency && next < targets.length) {
         const t = targets[next++]
         active++
-        const ws = new WebSocket(`${wsUrl}/ws/${encodeURIComponent(t.room)}/${encodeURIComponent(t.user)}?username=bench${t.i}`,
+        const ws = new WebSocket(`${urls[t.group]}/ws/${encodeURIComponent(t.room)}/${encodeURIComponent(t.user)}?username=bench${t.i}`,
           { perMessageDeflate: false })
         ws.benchRoom = t.room
+        ws.benchGroup = t.group
         let settled = false
         ws.on('message', onMessage)
         ws.once('open', () => {
@@ -130,6 +166,7 @@ function runStep ({ step, msgRate, warmupMs, measureMs, drainMs }) {
   hist = new Uint32Array(HIST_SIZE)
   latMax = 0
   latSum = 0
+  groups = newGroups()
 
   const perMs = msgRate / 1000
   const t0 = performance.now()
@@ -186,8 +223,6 @@ function runStep ({ step, msgRate, warmupMs, measureMs, drainMs }) {
       const cpu = process.cpuUsage(cpu0)
       const wall = now - wall0
       process.send({ ev: 'drained' })
-      const sparse = []
-      for (let i = 0; i < hist.length; i++) if (hist[i] !== 0) sparse.push(i, hist[i])
       process.send({
         ev: 'result',
         step,
@@ -201,7 +236,11 @@ function runStep ({ step, msgRate, warmupMs, measureMs, drainMs }) {
         otherFrames,
         binaryFrames,
         closes: { ...closes },
-        hist: sparse,
+        hist: sparse(hist),
+        // Per instance, with wsUrls: expected is sentMeasured × that instance's sockets per room.
+        groups: groups && groups.map((g, i) => ({
+          sockets: groupSockets[i], expected: sentMeasured * groupSockets[i], received: g.received, latSum: g.latSum, latMax: g.latMax, hist: sparse(g.hist)
+        })),
         latMax,
         latSum,
         drainMs: now - measureEnd,
@@ -222,7 +261,7 @@ process.on('message', async (msg) => {
     const t = performance.now()
     const { failed, failures } = await connectAll(msg)
     interleaveSenders(msg.rooms)
-    process.send({ ev: 'ready', sockets: sockets.length, failed, failures, connectMs: performance.now() - t })
+    process.send({ ev: 'ready', sockets: sockets.length, groupSockets, failed, failures, connectMs: performance.now() - t })
   } else if (msg.cmd === 'step') {
     runStep(msg)
   } else if (msg.cmd === 'exit') {

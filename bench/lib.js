@@ -57,6 +57,31 @@ function cpuMs (pid) {
   return user + sys
 }
 
+/**
+ * CPU time (ms) of every process whose command name is in `names` (e.g. postgres,
+ * redis-server), by pid. Their difference over a window is what those services spent.
+ */
+function cpuByName (names) {
+  const out = new Map()
+  let entries = []
+  try { entries = fs.readdirSync('/proc') } catch { return out }
+  for (const e of entries) {
+    if (e.charCodeAt(0) < 48 || e.charCodeAt(0) > 57) continue
+    try {
+      const comm = fs.readFileSync(`/proc/${e}/comm`, 'utf8').trim()
+      if (names.includes(comm)) out.set(Number(e), cpuMs(Number(e)))
+    } catch {}
+  }
+  return out
+}
+
+/** CPU ms spent between two cpuByName() samples (a process that started in between counts whole). */
+function cpuByNameDelta (before, after) {
+  let ms = 0
+  for (const [pid, t] of after) ms += t - (before.get(pid) ?? 0)
+  return ms
+}
+
 /** Busy CPU time of the whole machine in ms (all cores), from /proc/stat. */
 function machineBusyMs () {
   const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]
@@ -336,6 +361,8 @@ module.exports = {
   cpuMs,
   cpuSplit,
   machineBusyMs,
+  cpuByName,
+  cpuByNameDelta,
   syscalls,
   rssBytes,
   openFilesLimit,

@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 'use strict'
-// npm run bench [-- --quick] [-- --profile] [-- --only fanout,rest,history,capacity]
+// npm run bench [-- --quick] [-- --profile] [-- --only fanout,rest,history,capacity,pg]
 //               [-- --no-build] [-- --steps 10000,20000] [-- --sockets 10000] [-- --gen-procs 1]
+//               [-- --pg postgres://…] [-- --redis redis://…]   (or BENCH_DATABASE_URL, BENCH_REDIS_URL)
 //
 // Builds Parley, then measures it against floors in one invocation, on 127.0.0.1 only:
 //   fan-out   Parley vs bench/floor-ws.js (plain ws, no store), stepped offered rate
 //   REST      Parley vs bench/floor-fastify.js (bare Fastify + the same SQLite work)
 //   history   Parley's newest page in rooms of 100, 100k, 1M messages
 //   capacity  10k idle sockets: RSS per socket, connect rate (Parley vs floor-ws)
+//   pg        with a PostgreSQL URL (and a Redis URL): REST vs bench/floor-pg.js (bare Fastify + pg),
+//             fan-out on PostgreSQL (+ Redis) vs Parley on SQLite, fan-out across two instances
+//             (see bench/pg-phase.js); skipped with one line without a URL
 // Prints tables and writes bench/results/<timestamp>.json. Every phase is bounded;
 // a global deadline kills whatever is left.
 
@@ -19,6 +23,7 @@ const lib = require('./lib')
 const { limitEnv } = require('./server-env')
 const { historyDb } = require('./history-fill')
 const { summarize, print: printProfile } = require('./profile-summary')
+const pgPhase = require('./pg-phase')
 
 const { ROOT, CACHE, sleep, cpuMs, rssBytes, median, fmt, table } = lib
 
@@ -32,7 +37,9 @@ const option = (name) => {
 }
 const QUICK = flag('quick')
 const PROFILE = flag('profile')
-const ONLY = new Set((option('only') || (PROFILE ? 'fanout' : 'fanout,rest,history,capacity')).split(','))
+const ONLY = new Set((option('only') || (PROFILE ? 'fanout' : 'fanout,rest,history,capacity,pg')).split(','))
+const PG_URL = option('pg') || process.env.BENCH_DATABASE_URL || ''
+const REDIS_URL = option('redis') || process.env.BENCH_REDIS_URL || ''
 
 const CONFIG = {
   mode: PROFILE ? 'profile' : QUICK ? 'quick' : 'full',
@@ -80,7 +87,37 @@ const CONFIG = {
     localAddresses: ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'],
     settleMs: QUICK ? 1500 : 3000
   },
+  // The PostgreSQL (+ Redis) rows (bench/pg-phase.js): bounded to about 3 minutes (quick: under 1).
+  pg: {
+    url: PG_URL,
+    redisUrl: REDIS_URL,
+    // Bench-only schemas, dropped at the start and the end of the phase: every run starts empty.
+    schema: option('pg-schema') || 'parley_bench',
+    floorSchema: 'parley_bench_floor',
+    redisPrefix: `parley-bench-${process.pid}`,
+    budgetMs: QUICK ? 50_000 : 170_000,
+    quietMs: QUICK ? 2000 : 5000,
+    rest: {
+      connections: 10,
+      warmupS: 1,
+      durationS: QUICK ? 2 : 6,
+      rounds: 2,
+      pageRoomMessages: 300,
+      prefillConcurrency: 10
+    },
+    fanout: {
+      // Rounds of the 40k step, the servers alternating: PostgreSQL + Redis is judged
+      // on the median of its rounds' ratios to Parley on SQLite (3 rounds fit the budget
+      // with 6 s windows; 8 s ones would not).
+      rounds: QUICK ? 1 : 3,
+      warmupMs: QUICK ? 1000 : 1500,
+      measureMs: QUICK ? 2000 : 6000,
+      drainMs: QUICK ? 1500 : 3000
+    }
+  },
   targets: {
+    pgRestPostRatio: 3,
+    pgRestGetRatioLater: 0.9,
     fanoutCpuRatio: 1.25,
     fanoutP99Ms: 50,
     historyRatio: 1.2,
@@ -118,19 +155,27 @@ const LOG_DIR = path.join(CACHE, 'logs')
 let LIMITS = { env: {}, applied: {}, unknown: [] }
 let serverCount = 0
 
-function startParley ({ dbFile, nodeArgs = [] } = {}) {
+/** Parley as `npm start` runs it; `env` adds to (or overrides) its environment, e.g. a postgres:// DATABASE_URL. */
+function startParley ({ dbFile, nodeArgs = [], env = {}, label = 'parley' } = {}) {
   const n = ++serverCount
   return lib.startServer({
-    name: 'parley',
+    name: label,
     script: 'dist/src/server.js',
     nodeArgs,
     env: {
       DATABASE_URL: dbFile || path.join(RUN_DIR, `parley-${n}.db`),
       LOG_LEVEL: 'warn',
-      ...LIMITS.env
+      ...LIMITS.env,
+      ...env
     },
-    logFile: path.join(LOG_DIR, `${RUN_ID}-parley-${n}.log`)
+    logFile: path.join(LOG_DIR, `${RUN_ID}-${label}-${n}.log`)
   })
+}
+
+/** A floor or helper server from bench/ (GET / answers 200 once it listens). */
+function startBenchServer (name, script, env = {}) {
+  const n = ++serverCount
+  return lib.startServer({ name, script, env, logFile: path.join(LOG_DIR, `${RUN_ID}-${name}-${n}.log`) })
 }
 
 function startFloorWs ({ nodeArgs = [] } = {}) {
@@ -196,13 +241,18 @@ async function medianRss (pid, samples = 3, gapMs = 300) {
 
 // ---------------------------------------------------------------- fan-out
 
-/** Starts one server and its generator process(es), all sockets connected. */
-async function fanoutSetup (kind, { nodeArgs = [] } = {}) {
+/**
+ * Starts one server (or takes `servers`, already started) and its generator process(es),
+ * all sockets connected. With several servers a room's senders are on the first and its
+ * other sockets alternate over all of them (bench/fanout-client.js).
+ */
+async function fanoutSetup (kind, { nodeArgs = [], servers } = {}) {
   const cfg = CONFIG.fanout
-  const server = kind === 'parley' ? await startParley({ nodeArgs }) : await startFloorWs({ nodeArgs })
+  servers = servers || [kind === 'parley' ? await startParley({ nodeArgs }) : await startFloorWs({ nodeArgs })]
+  const server = servers[0]
   const rooms = Array.from({ length: cfg.rooms }, (_, i) => `fan-${kind}-${i}`)
   const procs = Math.max(1, Math.min(cfg.genProcs, cfg.rooms))
-  const run = { kind, server, gens: [], out: { server: kind, serverPid: server.pid, steps: [], targetSamples: [], connect: [] }, active: true }
+  const run = { kind, server, servers, gens: [], out: { server: kind, serverPid: server.pid, serverPids: servers.map((s) => s.pid), steps: [], targetSamples: [], connect: [] }, active: true }
   for (let g = 0; g < procs; g++) {
     const mine = rooms.filter((_, i) => i % procs === g)
     const gen = lib.startWorker('fanout-client.js', [String(CONFIG.deadlineMs)])
@@ -210,6 +260,7 @@ async function fanoutSetup (kind, { nodeArgs = [] } = {}) {
     gen.send({
       cmd: 'init',
       wsUrl: server.wsUrl,
+      wsUrls: servers.length > 1 ? servers.map((s) => s.wsUrl) : undefined,
       rooms: mine,
       socketsPerRoom: cfg.socketsPerRoom,
       sendersPerRoom: cfg.sendersPerRoom,
@@ -230,6 +281,7 @@ async function fanoutSetup (kind, { nodeArgs = [] } = {}) {
 async function fanoutTeardown (run) {
   await Promise.all(run.gens.map((g) => g.exit()))
   run.out.exit = await run.server.stop()
+  for (const s of run.servers.slice(1)) (run.out.otherExits ||= []).push(await s.stop())
   const held = run.out.steps.filter((s) => s.holds)
   run.out.highestHoldingRate = held.length ? Math.max(...held.map((s) => s.offeredRate)) : 0
   run.out.atTarget = run.out.steps.find((s) => s.offeredRate === CONFIG.fanout.targetRate) || null
@@ -309,8 +361,27 @@ function logStep (kind, step, suffix) {
     (Object.keys(step.closes).length ? `, closes ${JSON.stringify(step.closes)}` : '') + suffix)
 }
 
-async function fanoutStep (server, gens, rate, stepId) {
-  const cfg = CONFIG.fanout
+/** Sums utime/stime over several processes (the servers of a step). */
+function cpuSplitOf (pids) {
+  let user = 0; let sys = 0
+  for (const pid of pids) { const s = lib.cpuSplit(pid); user += s.user; sys += s.sys }
+  return { user, sys }
+}
+function syscallsOf (pids) {
+  let r = 0; let w = 0
+  for (const pid of pids) { const s = lib.syscalls(pid); r += s.r; w += s.w }
+  return { r, w }
+}
+
+/**
+ * One offered rate over a server (or several: their CPU, syscalls and RSS are summed).
+ * `timing` overrides CONFIG.fanout's warm-up, window and drain; `services` names other
+ * processes (e.g. postgres, redis-server) whose CPU over the window is reported apart.
+ */
+async function fanoutStep (servers, gens, rate, stepId, { timing = {}, services = null } = {}) {
+  const list = Array.isArray(servers) ? servers : [servers]
+  const pids = list.map((s) => s.pid)
+  const cfg = { ...CONFIG.fanout, ...timing }
   const msgRate = rate / cfg.socketsPerRoom
   for (const gen of gens) {
     gen.send({
@@ -324,20 +395,23 @@ async function fanoutStep (server, gens, rate, stepId) {
   }
   const timeout = cfg.warmupMs + cfg.measureMs + cfg.drainMs + 20_000
   for (const gen of gens) await gen.next((m) => m.ev === 'window-start', timeout)
-  const split0 = lib.cpuSplit(server.pid)
+  const split0 = cpuSplitOf(pids)
   const cpu0 = split0.user + split0.sys
-  const io0 = lib.syscalls(server.pid)
+  const io0 = syscallsOf(pids)
+  const svc0 = services && lib.cpuByName(services)
   const busy0 = lib.machineBusyMs()
   const self0 = process.cpuUsage()
   const t0 = performance.now()
   for (const gen of gens) await gen.next((m) => m.ev === 'drained', timeout)
-  const split1 = lib.cpuSplit(server.pid)
+  const split1 = cpuSplitOf(pids)
   const cpu1 = split1.user + split1.sys
-  const io1 = lib.syscalls(server.pid)
+  const io1 = syscallsOf(pids)
+  const svc1 = services && lib.cpuByName(services)
   const busy1 = lib.machineBusyMs()
   const self = process.cpuUsage(self0)
   const t1 = performance.now()
-  const rss = rssBytes(server.pid)
+  const rss = pids.reduce((a, pid) => a + rssBytes(pid), 0)
+  const serviceCpuMs = services ? lib.cpuByNameDelta(svc0, svc1) : 0
   const results = []
   for (const gen of gens) results.push(await gen.next((m) => m.ev === 'result', 20_000))
 
@@ -362,6 +436,30 @@ async function fanoutStep (server, gens, rate, stepId) {
     lagMax = Math.max(lagMax, r.sendLagMaxMs)
     for (const [code, n] of Object.entries(r.closes)) closes[code] = (closes[code] || 0) + n
     for (const [code, n] of Object.entries(r.errorCodes)) errorCodes[code] = (errorCodes[code] || 0) + n
+  }
+  // Several servers: receipts per server the receiving socket is on (index in `servers`).
+  let groups
+  if (results.length && results.every((r) => Array.isArray(r.groups))) {
+    groups = results[0].groups.map((_, g) => {
+      const h = new Uint32Array(lib.HIST_SIZE)
+      let exp = 0; let rec = 0; let sum = 0; let max = 0
+      for (const r of results) {
+        const x = r.groups[g]
+        for (let i = 0; i < x.hist.length; i += 2) h[x.hist[i]] += x.hist[i + 1]
+        exp += x.expected; rec += x.received; sum += x.latSum; max = Math.max(max, x.latMax)
+      }
+      return {
+        server: list[g] && list[g].name,
+        socketsPerRoom: results[0].groups[g].sockets,
+        expected: exp,
+        received: rec,
+        deliveredRatio: exp ? rec / exp : 0,
+        p50Ms: lib.histPercentile(h, rec, 50),
+        p99Ms: lib.histPercentile(h, rec, 99),
+        maxMs: max,
+        meanMs: rec ? sum / rec : NaN
+      }
+    })
   }
   const serverCpuMs = cpu1 - cpu0
   const p99 = lib.histPercentile(hist, received, 99)
@@ -389,8 +487,15 @@ async function fanoutStep (server, gens, rate, stepId) {
     serverWriteSyscallsPerDelivery: received ? (io1.w - io0.w) / received : NaN,
     serverReadSyscallsPerMessage: sentMeasured ? (io1.r - io0.r) / sentMeasured : NaN,
     genCores: genCpuMs / genWallMs,
+    ...(services ? {
+      // The database and Redis processes (every one of that name on the machine).
+      serviceCpuMs,
+      serviceCores: serviceCpuMs / (t1 - t0),
+      serviceCpuUsPerDelivery: received ? (serviceCpuMs * 1000) / received : NaN
+    } : {}),
+    ...(groups ? { groups } : {}),
     // Whatever else ran on the machine in the window (other sessions' tests, builds).
-    otherCores: Math.max(0, (busy1 - busy0) - serverCpuMs - genCpuMs - (self.user + self.system) / 1000) / (t1 - t0),
+    otherCores: Math.max(0, (busy1 - busy0) - serverCpuMs - serviceCpuMs - genCpuMs - (self.user + self.system) / 1000) / (t1 - t0),
     genSendLagMaxMs: lagMax,
     errorFrames,
     errorCodes,
@@ -406,15 +511,18 @@ async function fanoutStep (server, gens, rate, stepId) {
 
 // ---------------------------------------------------------------- REST
 
-async function restPrepare (kind) {
-  const cfg = CONFIG.rest
-  const server = kind === 'parley' ? await startParley() : await startFloorFastify()
-  const agent = new (require('node:http').Agent)({ keepAlive: true, maxSockets: 1 })
-  for (let i = 0; i < cfg.pageRoomMessages; i++) {
-    const res = await lib.httpPostJson(`${server.url}/rooms/rest-page/messages`,
-      { user_id: `user-${i % 20}`, username: `User ${i % 20}`, content: `page message ${i}: the quick brown fox jumps over the lazy dog` }, agent)
-    if (res.status !== 200) throw new Error(`${kind}: prefill POST answered ${res.status}: ${res.body.slice(0, 200)}`)
-  }
+async function restPrepare (kind, server, cfg = CONFIG.rest) {
+  // Prefill the page room: one keep-alive connection, or `prefillConcurrency` of them.
+  const lanes = cfg.prefillConcurrency || 1
+  const agent = new (require('node:http').Agent)({ keepAlive: true, maxSockets: lanes })
+  let next = 0
+  await Promise.all(Array.from({ length: lanes }, async () => {
+    for (let i = next++; i < cfg.pageRoomMessages; i = next++) {
+      const res = await lib.httpPostJson(`${server.url}/rooms/rest-page/messages`,
+        { user_id: `user-${i % 20}`, username: `User ${i % 20}`, content: `page message ${i}: the quick brown fox jumps over the lazy dog` }, agent)
+      if (res.status !== 200) throw new Error(`${kind}: prefill POST answered ${res.status}: ${res.body.slice(0, 200)}`)
+    }
+  }))
   agent.destroy()
   const page = await lib.httpGet(`${server.url}/rooms/rest-page/messages?limit=100`)
   const length = JSON.parse(page.body).length
@@ -432,29 +540,51 @@ async function restPrepare (kind) {
   }
 }
 
+/** Parley (SQLite) vs bench/floor-fastify.js. */
+function restRun () {
+  return restCompare([
+    { kind: 'parley', start: () => startParley() },
+    { kind: 'floor', start: startFloorFastify }
+  ])
+}
+
+/** Responses with a 5xx status, from autocannon's statusCodeStats of each round. */
+function count5xx (rounds) {
+  let n = 0
+  for (const r of rounds) for (const [code, v] of Object.entries(r.statusCodes || {})) if (code.startsWith('5')) n += (v && v.count) || 0
+  return n
+}
+
 /**
- * Parley and the floor both up; each figure measured in rounds that alternate the
- * order (Parley, floor, floor, Parley…), so drift and a neighbour's load fall on both.
+ * Both servers up (`entries`: [{ kind, start }], Parley first); each figure measured in
+ * rounds that alternate the order (Parley, floor, floor, Parley…), so drift and a
+ * neighbour's load fall on both.
  */
-async function restRun () {
-  const cfg = CONFIG.rest
+async function restCompare (entries, cfg = CONFIG.rest, { label = 'REST', quietMs } = {}) {
+  const kinds = entries.map((e) => e.kind)
   const targets = []
-  const out = { parley: { server: 'parley' }, floor: { server: 'floor' } }
+  const servers = []
+  const out = Object.fromEntries(kinds.map((k) => [k, { server: k }]))
   try {
-    out.ambientCoresBefore = await waitForQuiet('REST')
-    for (const kind of ['parley', 'floor']) targets.push(await restPrepare(kind))
+    out.ambientCoresBefore = await waitForQuiet(label, quietMs)
+    // Started at once; a server that started is stopped below even if the other failed.
+    const started = await Promise.allSettled(entries.map((e) => e.start()))
+    started.forEach((r, i) => { if (r.status === 'fulfilled') servers.push({ kind: entries[i].kind, server: r.value }) })
+    const failed = started.find((r) => r.status === 'rejected')
+    if (failed) throw failed.reason
+    for (const { kind, server } of servers) targets.push(await restPrepare(kind, server, cfg))
     const timeout = (cfg.durationS + 30) * 1000
     const per = Math.max(1, Math.round(cfg.durationS / cfg.rounds))
     for (const what of ['post', 'get']) {
       for (const t of targets) await lib.runJson('rest-load.js', [JSON.stringify({ ...t[what], duration: cfg.warmupS })], timeout)
-      const rounds = { parley: [], floor: [] }
+      const rounds = Object.fromEntries(kinds.map((k) => [k, []]))
       for (let round = 0; round < cfg.rounds; round++) {
         for (const t of round % 2 ? [...targets].reverse() : targets) {
           await quiesce(t.server.pid)
           rounds[t.kind].push(await lib.runJson('rest-load.js', [JSON.stringify({ ...t[what], duration: per })], timeout))
         }
       }
-      for (const kind of ['parley', 'floor']) {
+      for (const kind of kinds) {
         const rs = rounds[kind]
         const total = rs.reduce((a, r) => a + r.total, 0)
         const seconds = rs.reduce((a, r) => a + r.durationS, 0)
@@ -464,6 +594,7 @@ async function restRun () {
           latencyMean: Number((rs.reduce((a, x) => a + x.latencyMean * x.total, 0) / total).toFixed(2)),
           latencyP99: Math.max(...rs.map((x) => x.latencyP99)),
           non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
+          status5xx: count5xx(rs),
           errors: rs.reduce((a, x) => a + x.errors, 0),
           statusCodes: rs.map((x) => x.statusCodes),
           rounds: rs
@@ -475,7 +606,7 @@ async function restRun () {
       }
     }
   } finally {
-    for (const t of targets) out[t.kind].exit = await t.server.stop()
+    for (const { kind, server } of servers) out[kind].exit = await server.stop()
   }
   return out
 }
@@ -729,6 +860,8 @@ function report (results) {
       `${fmt(f.rssBeforeMB, 1)} → ${fmt(f.rssAfterMB, 1)}`, '', '', '']
   }
 
+  if (results.pg) sections.push(...pgPhase.pgReport(results.pg, CONFIG, results.rest))
+
   return sections
 }
 
@@ -751,7 +884,9 @@ const results = { startedAt: new Date().toISOString() }
 
 async function main () {
   ensureOpenFiles()
-  Object.assign(results, { machine: machine(), config: CONFIG })
+  // The results file never holds a database password.
+  const config = { ...CONFIG, pg: { ...CONFIG.pg, url: pgPhase.redact(CONFIG.pg.url), redisUrl: pgPhase.redact(CONFIG.pg.redisUrl) } }
+  Object.assign(results, { machine: machine(), config })
   const deadline = setTimeout(() => {
     console.error(`\nbench: deadline of ${CONFIG.deadlineMs / 1000} s reached; stopping every child and writing what was measured`)
     lib.killChildren()
@@ -800,7 +935,22 @@ async function main () {
     console.log(`\n== capacity: ${fmt(CONFIG.capacity.sockets)} idle sockets`)
     results.capacity = { parley: await capacityRun('parley'), floor: await capacityRun('floor') }
   }
-  finish(results, started, 0)
+  if (ONLY.has('pg')) {
+    results.pg = await pgPhase.pgRun({
+      config: CONFIG.pg,
+      fanoutConfig: CONFIG.fanout,
+      startParley,
+      startBenchServer,
+      restCompare,
+      fanoutSetup,
+      fanoutStep,
+      fanoutTeardown,
+      logStep,
+      waitForQuiet,
+      quiesce
+    })
+  }
+  finish(results, started, results.pg && results.pg.error ? 1 : 0)
 }
 
 let finished = false
@@ -815,6 +965,11 @@ function finish (results, started, code) {
       console.log(`### ${s.title}\n`)
       console.log(table(s.headers, s.rows))
       console.log('')
+    }
+    // Rows skipped (no URL, no connection), budget cuts, a failed phase: said again under the tables.
+    if (results.pg) {
+      for (const line of results.pg.notes || []) console.log(line.trim())
+      if (results.pg.error) console.log(`PostgreSQL phase failed: ${results.pg.error}`)
     }
     if (results.fanout) {
       // This machine may be shared: say how much else ran while the fan-out was measured.
