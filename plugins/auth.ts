@@ -8,7 +8,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Null in open mode (no AUTH_SECRET), as the seed's client needs. */
     auth: Auth | null
-    /** Throws a 401 unless the request's bearer token is for `userId` (any user when omitted). */
+    /** Throws a 401 without a valid bearer token, a 403 for one of another user than `userId` (any user when omitted). */
     authorize (request: FastifyRequest, userId?: string): void
   }
 }
@@ -23,7 +23,7 @@ export default fp(async function authPlugin (fastify) {
     if (result.ok) return
     if (result.impersonation) {
       request.log.warn({ subject: result.subject, userId }, 'impersonation refused')
-      throw new ChatError('forbidden_user', result.reason, 401)
+      throw new ChatError('forbidden_user', result.reason, 403)
     }
     request.log.warn({ reason: result.reason }, 'request refused: no valid token')
     throw new ChatError('unauthorized', result.reason, 401)

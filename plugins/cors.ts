@@ -9,7 +9,10 @@ export default fp(async function corsPlugin (fastify) {
   await fastify.register(cors, {
     origin: (origin, cb) => cb(null, isAllowedOrigin(origin)),
     credentials: true,
-    methods: ['GET', 'HEAD', 'POST', 'OPTIONS'],
+    // The current client edits profiles (PUT) and deletes (DELETE, with a JSON body);
+    // its avatar uploads send X-User-Id.
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['content-type', 'authorization', 'x-user-id', 'idempotency-key'],
     maxAge: 600
   })
 }, { name: 'cors', dependencies: ['config'] })

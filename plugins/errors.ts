@@ -16,6 +16,16 @@ export function errorBody (statusCode: number, message: string, code?: string) {
 export default fp(async function errorsPlugin (fastify) {
   fastify.setValidatorCompiler(TypeBoxValidatorCompiler)
 
+  // The client's axios sends Content-Type: application/json on every request, also a
+  // bodiless POST (logout): an empty body is no body, not a 400. Anything else goes
+  // to Fastify's own JSON parser (which refuses __proto__ and constructor keys).
+  const json = fastify.getDefaultJsonParser('error', 'error')
+  fastify.removeContentTypeParser('application/json')
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined)
+    json(request, body as string, done)
+  })
+
   fastify.setErrorHandler((err: FastifyError | ChatError, request, reply) => {
     const statusCode = err.statusCode ?? 500
     if (statusCode >= 500) {

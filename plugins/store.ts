@@ -3,11 +3,11 @@ import fp from 'fastify-plugin'
 import { isPostgresUrl } from '../src/config'
 import { createPostgresStore } from '../src/store/postgres-store'
 import { createSqliteStore } from '../src/store/sqlite-store'
-import type { RoomStore } from '../src/store/store'
+import type { Store } from '../src/store/store'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    store: RoomStore
+    store: Store
   }
 }
 

@@ -57,6 +57,8 @@ export default fp(async function swaggerPlugin (fastify) {
         { name: 'health', description: 'Liveness and readiness' },
         { name: 'rooms', description: 'Rooms, members and joins' },
         { name: 'messages', description: 'Sending and reading chat messages' },
+        { name: 'users', description: 'One user space: accounts, guests and everyone seen in a room' },
+        { name: 'accounts', description: 'Sign up, log in, log out: {user, token}' },
         { name: 'websocket', description: 'The real-time socket' },
         { name: 'operations', description: 'Documentation and metrics' }
       ],

@@ -4,17 +4,23 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ChatError } from '../src/chat/errors'
 import { displayName, isStorableText } from '../src/chat/text'
+import type { FastifyRequest } from 'fastify'
+import { hashPassword, verifyPassword } from '../src/accounts/passwords'
+import { roomWire } from '../src/rooms/rooms'
+import { parseThumbnail, thumbnailPath } from '../src/rooms/thumbnail'
+import { ErrorSchema, JoinBodySchema, JoinReplySchema, MemberSchema, RoomParamsSchema } from '../src/schemas/http'
 import {
-  ErrorSchema, JoinBodySchema, JoinReplySchema, MemberSchema, RoomCreateSchema,
-  RoomListQuerySchema, RoomParamsSchema, RoomSchema, RoomSummarySchema
-} from '../src/schemas/http'
+  ROOM_CATEGORIES, RoomCreateSchema, RoomListQuerySchema, RoomWireSchema, SuccessSchema, VerifyPasswordBodySchema
+} from '../src/schemas/rooms'
 
 const MAX_MEMBERS = 1000
 const DEFAULT_ROOMS = 100
 const MAX_ROOMS = 500
 
+const STANDARD = ROOM_CATEGORIES.filter((category) => category !== 'Other')
+
 const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, presence, authorize } = fastify
+  const { store, presence, authorize, accounts, config } = fastify
 
   fastify.post('/rooms/:room_id/join', {
     schema: {
@@ -44,38 +50,100 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['rooms'],
       summary: 'List rooms, most recently active first',
       querystring: RoomListQuerySchema,
-      response: { 200: Type.Array(RoomSummarySchema) }
+      response: { 200: Type.Array(RoomWireSchema) }
     }
   }, async (request) => {
-    const list = await store.listRooms(Math.min(Number(request.query.limit ?? DEFAULT_ROOMS), MAX_ROOMS))
+    const { category } = request.query
+    const limit = Math.min(Number(request.query.limit ?? DEFAULT_ROOMS), MAX_ROOMS)
+    // "Other" is also every room without one of the standard categories.
+    const filter = category === undefined ? undefined : category === 'Other' ? { otherThan: STANDARD } : { category }
+    const list = await store.listRooms(limit, filter)
     const online = await Promise.all(list.map((room) => presence.online(room.id)))
-    return list.map((room, i) => ({
-      id: room.id,
-      name: room.name ?? room.id,
-      created_at: room.createdAt,
-      thumbnail_url: room.thumbnailUrl,
-      member_count: room.memberCount,
-      online_count: online[i].length,
-      last_seq: room.lastSeq,
-      last_message_at: room.lastMessageAt
-    }))
+    const origin = originOf(request)
+    return list.map((room, i) => roomWire(room, online[i].length, origin))
   })
 
   fastify.post('/rooms', {
-    schema: { tags: ['rooms'], summary: 'Create a named room', body: RoomCreateSchema, response: { 200: RoomSchema, 400: ErrorSchema } }
+    // An uploaded thumbnail travels in the body as a data: URL.
+    bodyLimit: Math.max(config.bodyLimitBytes, Math.ceil(config.thumbnailMaxBytes / 3) * 4 + 65_536),
+    schema: {
+      tags: ['rooms'],
+      summary: 'Create a room',
+      description: 'A data:image/… thumbnail is kept by Parley and served back as an http(s) URL of its own (GET /rooms/{id}/thumbnail). A password room keeps a scrypt hash of its password.',
+      body: RoomCreateSchema,
+      response: { 200: RoomWireSchema, 400: ErrorSchema, 413: ErrorSchema }
+    }
   }, async (request) => {
     authorize(request)
-    if (!isStorableText(request.body.name)) {
-      throw new ChatError('invalid_name', 'name must be valid Unicode text without NUL characters')
+    const body = request.body
+    const name = body.name.trim()
+    if (name === '' || !isStorableText(name)) throw new ChatError('invalid_name', 'name must be non-empty Unicode text without NUL characters')
+    for (const value of [body.description, body.category, ...(body.tags ?? [])]) {
+      if (typeof value === 'string' && !isStorableText(value)) throw new ChatError('invalid_text', 'category, description and tags must be valid Unicode text without NUL characters')
     }
+    const privacy = body.privacy ?? 'public'
+    if (privacy === 'password' && !body.password) throw new ChatError('password_required', 'a password room needs a password of at least 4 characters')
+    const id = randomUUID()
+    const thumbnail = body.thumbnail_url ? parseThumbnail(body.thumbnail_url, config.thumbnailMaxBytes) : null
     const room = await store.createRoom({
-      id: randomUUID(),
-      name: request.body.name.trim(),
-      thumbnailUrl: request.body.thumbnail_url ?? null
+      id,
+      name,
+      thumbnailUrl: thumbnail === null ? null : thumbnail.url ?? thumbnailPath(id, thumbnail.upload.version),
+      thumbnail: thumbnail?.upload ?? null,
+      category: body.category?.trim() || null,
+      description: body.description?.trim() || null,
+      tags: [...new Set((body.tags ?? []).map((tag) => tag.trim()).filter(Boolean))],
+      privacy,
+      maxMembers: body.max_members ?? null,
+      passwordHash: privacy === 'password' ? await hashPassword(body.password!) : null,
+      host: body.host ?? null,
+      createdBy: body.created_by ?? body.host?.id ?? null
     })
     request.log.info({ roomId: room.id }, 'room created')
-    return { id: room.id, name: room.name ?? room.id, created_at: room.createdAt, thumbnail_url: room.thumbnailUrl }
+    return roomWire({ ...room, memberCount: 0, lastSeq: 0, lastMessageAt: null }, 0, originOf(request))
   })
+
+  fastify.post('/rooms/:room_id/verify-password', {
+    schema: {
+      tags: ['rooms'],
+      summary: 'Check a password room\'s password',
+      description: '200 when it matches (or the room has no password), 403 when it does not: a 401 would log the client out. Wrong guesses are limited like logins (429).',
+      params: RoomParamsSchema,
+      body: VerifyPasswordBodySchema,
+      response: { 200: SuccessSchema, 403: ErrorSchema, 404: ErrorSchema, 429: ErrorSchema }
+    }
+  }, async (request) => {
+    const roomId = request.params.room_id
+    const access = await store.roomAccess(roomId)
+    if (!access) throw new ChatError('unknown_room', `room ${roomId} does not exist`, 404)
+    if (access.passwordHash === null) return { success: true as const }
+    const key = `room:${roomId}`
+    if (!accounts.limiter.allowed(key, request.ip)) throw new ChatError('too_many_attempts', 'too many wrong passwords; try again later', 429)
+    if (!await verifyPassword(request.body.password, access.passwordHash)) {
+      accounts.limiter.failed(key, request.ip)
+      throw new ChatError('wrong_password', 'incorrect password', 403)
+    }
+    return { success: true as const }
+  })
+
+  fastify.get('/rooms/:room_id/thumbnail', {
+    schema: { tags: ['rooms'], summary: 'A room\'s uploaded thumbnail', params: RoomParamsSchema, response: { 200: Type.Unknown({ description: 'the image, with its content type' }), 404: ErrorSchema } }
+  }, async (request, reply) => {
+    const thumbnail = await store.thumbnail(request.params.room_id)
+    if (!thumbnail) throw new ChatError('no_thumbnail', 'this room has no uploaded thumbnail', 404)
+    // Its URL carries a hash of the bytes (?v=): a new image is a new URL, so this one never changes.
+    return reply
+      .header('content-type', thumbnail.contentType)
+      .header('cache-control', 'public, max-age=31536000, immutable')
+      .header('x-content-type-options', 'nosniff')
+      .header('cross-origin-resource-policy', 'cross-origin')
+      .send(thumbnail.data)
+  })
+
+  /** This server's origin, for the URLs it hands out. */
+  function originOf (request: FastifyRequest): string {
+    return config.publicUrl ?? `${request.protocol}://${request.host}`
+  }
 
   fastify.get('/rooms/:room_id/users', {
     schema: {

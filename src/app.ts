@@ -13,12 +13,15 @@ import brokerPlugin from '../plugins/broker'
 import metricsPlugin from '../plugins/metrics'
 import registryPlugin from '../plugins/registry'
 import chatPlugin from '../plugins/chat'
+import accountsPlugin from '../plugins/accounts'
 import authPlugin from '../plugins/auth'
 import presencePlugin from '../plugins/presence'
 import swaggerPlugin from '../plugins/swagger'
 import healthRoutes from '../routes/health'
 import roomRoutes from '../routes/rooms'
 import messageRoutes from '../routes/messages'
+import userRoutes from '../routes/users'
+import authRoutes from '../routes/auth'
 import wsRoutes from '../routes/ws'
 import docsRoutes from '../routes/docs'
 import metricsRoutes from '../routes/metrics'
@@ -36,12 +39,15 @@ export const parley = fp<{ config: Config }>(async function parley (fastify, { c
   await fastify.register(metricsPlugin)
   await fastify.register(registryPlugin)
   await fastify.register(chatPlugin)
+  await fastify.register(accountsPlugin)
   await fastify.register(presencePlugin)
   await fastify.register(websocketPlugin)
   await fastify.register(swaggerPlugin)
   await fastify.register(healthRoutes)
   await fastify.register(roomRoutes)
   await fastify.register(messageRoutes)
+  await fastify.register(userRoutes)
+  await fastify.register(authRoutes)
   await fastify.register(wsRoutes)
   await fastify.register(docsRoutes)
   await fastify.register(metricsRoutes)

@@ -68,6 +68,13 @@ export const VARIABLES = {
   trustProxy: env('TRUST_PROXY', text('false', 'Fastify\'s `trustProxy`: `true`, a hop count, or a comma list of proxy addresses/CIDRs. Set it on Railway.'), parseTrustProxy),
   authSecret: env('AUTH_SECRET', text('', 'At least 32 characters: REST writes and sockets need an HS256 JWT whose `sub` is the user id. Unset: open mode.'), parseSecret),
   recoveryMaxMessages: env('RECOVERY_MAX_MESSAGES', int(1, 100_000, 1000, 'A socket resuming with `since=` that missed more than this gets a `recovery` `gap` frame instead of a replay.')),
+  publicUrl: env('PUBLIC_URL', text('', 'This server\'s public origin (e.g. `https://api.example.com`), for the URLs it hands out (room thumbnails). Unset: taken from each request (Host, or X-Forwarded-* with TRUST_PROXY).'), parsePublicUrl),
+  thumbnailMaxBytes: env('THUMBNAIL_MAX_BYTES', int(1024, 8_388_608, 262_144, 'Largest uploaded room thumbnail (a `data:image/…` URL in `POST /rooms`), decoded, in bytes.')),
+  typingAfterSendMs: env('TYPING_AFTER_SEND_MS', int(0, 10_000, 500, 'A `typing_start` this soon after the same socket\'s chat message is not relayed (the client\'s debounce fires after a quick send).')),
+  accountTokenTtlS: env('ACCOUNT_TOKEN_TTL_S', int(60, 31_536_000, 604_800, 'Lifetime of the token `/auth/signup` and `/auth/login` hand out, in seconds.')),
+  loginAttemptsPerName: env('LOGIN_ATTEMPTS_PER_NAME', int(1, 10_000, 10, 'Failed logins (and room password guesses) allowed per name per LOGIN_WINDOW_MS; more get 429.')),
+  loginAttemptsPerIp: env('LOGIN_ATTEMPTS_PER_IP', int(1, 100_000, 50, 'Failed logins (and room password guesses) allowed per client address per LOGIN_WINDOW_MS.')),
+  loginWindowMs: env('LOGIN_WINDOW_MS', int(1000, 86_400_000, 900_000, 'The window over which failed logins are counted (they refill evenly over it).')),
   extendedFrames: env('EXTENDED_FRAMES', boolean(false, 'Send `room_state` to every socket, not only to those that ask with `presence=1`; only if every client understands it.'), parseBoolean)
 }
 
@@ -143,6 +150,20 @@ function parseTrustProxy (value: string): boolean | number | string[] {
 
 export function isPostgresUrl (value: string): boolean {
   return /^postgres(ql)?:\/\//i.test(value)
+}
+
+function parsePublicUrl (value: string): string | null {
+  if (value.trim() === '') return null
+  let url: URL
+  try {
+    url = new URL(value.trim())
+  } catch {
+    throw new ConfigError('invalid configuration: PUBLIC_URL: not a URL like https://api.example.com')
+  }
+  if (!/^https?:$/.test(url.protocol) || url.origin !== value.trim().replace(/\/$/, '')) {
+    throw new ConfigError(`invalid configuration: PUBLIC_URL: "${value}" is not an http(s) origin (did you mean "${url.origin}"?)`)
+  }
+  return url.origin
 }
 
 function parseSchemaName (value: string): string | null {

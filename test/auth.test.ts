@@ -24,14 +24,15 @@ t.test('with AUTH_SECRET, REST writes need a token for the body user', async (t)
   t.match(none.json(), { error: 'Unauthorized', code: 'unauthorized', message: /token is required/ })
   t.equal((await join({ authorization: 'Bearer not-a-jwt' })).statusCode, 401)
   const impersonation = await join(bearer('mallory'))
-  t.equal(impersonation.statusCode, 401)
+  // A valid token for someone else is a refusal, not a missing token: 403 (a 401 logs the current client out).
+  t.equal(impersonation.statusCode, 403)
   t.match(impersonation.json(), { code: 'forbidden_user' })
   t.ok(lines.some((l) => l.msg === 'impersonation refused' && l.subject === 'mallory' && l.level === 40), 'impersonation is logged at warn')
   t.equal((await join(bearer('alice'))).statusCode, 200)
 
   const post = (headers: Record<string, string>) => app.inject({ method: 'POST', url: '/rooms/r/messages', headers, payload: { user_id: 'alice', content: 'hi' } })
   t.equal((await post({})).statusCode, 401)
-  t.equal((await post(bearer('bob'))).statusCode, 401)
+  t.equal((await post(bearer('bob'))).statusCode, 403)
   t.equal((await post(bearer('alice'))).statusCode, 200)
   t.equal((await app.store.latest('r', 10)).length, 1, 'only the authorized message is stored')
 

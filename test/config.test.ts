@@ -56,6 +56,13 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     redisUrl: null,
     redisPrefix: 'parley',
     presenceTtlMs: 15_000,
+    publicUrl: null,
+    thumbnailMaxBytes: 262_144,
+    typingAfterSendMs: 500,
+    accountTokenTtlS: 604_800,
+    loginAttemptsPerName: 10,
+    loginAttemptsPerIp: 50,
+    loginWindowMs: 900_000,
     extendedFrames: false
   })
   t.same(DEFAULT_CORS_ORIGINS, loadConfig({}).corsOrigins)

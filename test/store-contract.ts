@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import { messageId } from '../src/store/ids'
 import type { Message } from '../src/schemas/http'
-import type { NewMessage, PageQuery, Profile, RoomStore, RoomSummary } from '../src/store/store'
+import type { NewMessage, NewRoom, PageQuery, Profile, Store as RoomStore, RoomSummary } from '../src/store/store'
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 const AVATAR = 'https://cdn.example.com/a.png'
@@ -9,6 +9,13 @@ const OTHER_AVATAR = 'https://cdn.example.com/b.png'
 
 function draft (overrides: Partial<NewMessage> = {}): NewMessage {
   return { roomId: 'room-1', userId: 'user-1', username: 'Ada', avatar: AVATAR, content: 'hello', ...overrides }
+}
+
+// A room's details when none were given: what a room made on the fly has too.
+const NO_DETAILS = { category: null, description: null, tags: [], privacy: 'public', maxMembers: null, host: null, createdBy: null }
+
+function newRoom (room: Partial<NewRoom> & { id: string, name: string }): NewRoom {
+  return { thumbnailUrl: null, category: null, description: null, tags: [], privacy: 'public', maxMembers: null, host: null, createdBy: null, passwordHash: null, thumbnail: null, ...room }
 }
 
 function draftOnce (clientId: string, overrides: Partial<NewMessage> = {}): NewMessage & { clientId: string } {
@@ -574,7 +581,7 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
       await store.appendOnce(draftOnce('c-1', { roomId: 'a' }))
       t.same([await store.lastSeq('a'), await store.lastSeq('b')], [3, 1], 'appendOnce counts once')
       await store.upsertProfile('c', 'user-1', { username: 'Ada' }, 'set')
-      await store.createRoom({ id: 'd', name: 'D', thumbnailUrl: null })
+      await store.createRoom(newRoom({ id: 'd', name: 'D', thumbnailUrl: null }))
       t.same([await store.lastSeq('c'), await store.lastSeq('d')], [0, 0], 'rooms without messages')
     })
 
@@ -616,18 +623,18 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
 
     t.test('createRoom returns the room with an ISO UTC createdAt', async (t) => {
       const store = await fresh(t)
-      const room = await store.createRoom({ id: 'lobby', name: 'Lobby', thumbnailUrl: AVATAR })
-      t.same(room, { id: 'lobby', name: 'Lobby', thumbnailUrl: AVATAR, createdAt: room.createdAt })
+      const room = await store.createRoom(newRoom({ id: 'lobby', name: 'Lobby', thumbnailUrl: AVATAR }))
+      t.same(room, { ...NO_DETAILS, id: 'lobby', name: 'Lobby', thumbnailUrl: AVATAR, createdAt: room.createdAt })
       t.match(room.createdAt, ISO_UTC)
       t.equal(new Date(room.createdAt).toISOString(), room.createdAt, 'canonical toISOString() output')
-      const plain = await store.createRoom({ id: 'plain', name: 'Plain', thumbnailUrl: null })
-      t.same(plain, { id: 'plain', name: 'Plain', thumbnailUrl: null, createdAt: plain.createdAt }, 'a room without a thumbnail')
+      const plain = await store.createRoom(newRoom({ id: 'plain', name: 'Plain', thumbnailUrl: null }))
+      t.same(plain, { ...NO_DETAILS, id: 'plain', name: 'Plain', thumbnailUrl: null, createdAt: plain.createdAt }, 'a room without a thumbnail')
     })
 
     t.test('listRooms lists a created room with its summary', async (t) => {
       const store = await fresh(t)
       t.same(await store.listRooms(10), [], 'no rooms at first')
-      const room = await store.createRoom({ id: 'lobby', name: 'Lobby', thumbnailUrl: AVATAR })
+      const room = await store.createRoom(newRoom({ id: 'lobby', name: 'Lobby', thumbnailUrl: AVATAR }))
       t.same(await store.listRooms(10), [{ ...room, memberCount: 0, lastSeq: 0, lastMessageAt: null }])
     })
 
@@ -639,15 +646,15 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
       t.same(ids(rooms).sort(), ['joined', 'posted'])
       const posted = rooms.find((r) => r.id === 'posted')!
       const joined = rooms.find((r) => r.id === 'joined')!
-      t.same(posted, { id: 'posted', name: null, thumbnailUrl: null, createdAt: posted.createdAt, memberCount: 0, lastSeq: 1, lastMessageAt: message.timestamp })
-      t.same(joined, { id: 'joined', name: null, thumbnailUrl: null, createdAt: joined.createdAt, memberCount: 1, lastSeq: 0, lastMessageAt: null })
+      t.same(posted, { ...NO_DETAILS, id: 'posted', name: null, thumbnailUrl: null, createdAt: posted.createdAt, memberCount: 0, lastSeq: 1, lastMessageAt: message.timestamp })
+      t.same(joined, { ...NO_DETAILS, id: 'joined', name: null, thumbnailUrl: null, createdAt: joined.createdAt, memberCount: 1, lastSeq: 0, lastMessageAt: null })
       t.match(posted.createdAt, ISO_UTC)
       t.match(joined.createdAt, ISO_UTC)
     })
 
     t.test('listRooms counts the profiles of each room and follows its last message', async (t) => {
       const store = await fresh(t)
-      const room = await store.createRoom({ id: 'lobby', name: 'Lobby', thumbnailUrl: AVATAR })
+      const room = await store.createRoom(newRoom({ id: 'lobby', name: 'Lobby', thumbnailUrl: AVATAR }))
       await store.upsertProfile('lobby', 'user-1', { username: 'Ada' }, 'set')
       await store.upsertProfile('lobby', 'user-2', { username: 'Bea' }, 'set')
       await store.upsertProfile('lobby', 'user-1', { username: 'Ada again' }, 'set')
@@ -661,15 +668,15 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
 
     t.test('listRooms puts the most recently active room first', async (t) => {
       const store = await fresh(t)
-      const older = await store.createRoom({ id: 'older', name: 'Older', thumbnailUrl: null })
+      const older = await store.createRoom(newRoom({ id: 'older', name: 'Older', thumbnailUrl: null }))
       await afterTick(older.createdAt)
-      const newer = await store.createRoom({ id: 'newer', name: 'Newer', thumbnailUrl: null })
+      const newer = await store.createRoom(newRoom({ id: 'newer', name: 'Newer', thumbnailUrl: null }))
       await afterTick(newer.createdAt)
       t.same(ids(await store.listRooms(10)), ['newer', 'older'], 'without messages, the newest room first')
       const message = await store.append(draft({ roomId: 'older' }))
       t.same(ids(await store.listRooms(10)), ['older', 'newer'], 'a room that just got a message comes before one created earlier without messages')
       await afterTick(message.timestamp)
-      const latest = await store.createRoom({ id: 'latest', name: 'Latest', thumbnailUrl: null })
+      const latest = await store.createRoom(newRoom({ id: 'latest', name: 'Latest', thumbnailUrl: null }))
       await afterTick(latest.createdAt)
       t.same(ids(await store.listRooms(10)), ['latest', 'older', 'newer'], 'a room created after the last message comes first')
       await store.append(draft({ roomId: 'newer' }))
@@ -679,7 +686,7 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
     t.test('listRooms returns at most limit rooms, the most recently active', async (t) => {
       const store = await fresh(t)
       for (let i = 1; i <= 5; i++) {
-        const room = await store.createRoom({ id: `room-${i}`, name: `Room ${i}`, thumbnailUrl: null })
+        const room = await store.createRoom(newRoom({ id: `room-${i}`, name: `Room ${i}` }))
         await afterTick(room.createdAt)
       }
       t.same(ids(await store.listRooms(2)), ['room-5', 'room-4'])
@@ -688,14 +695,110 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
 
     t.test('creating a room with an id already there rejects and keeps the room', async (t) => {
       const store = await fresh(t)
-      const room = await store.createRoom({ id: 'lobby', name: 'Lobby', thumbnailUrl: null })
-      await t.rejects(store.createRoom({ id: 'lobby', name: 'Other', thumbnailUrl: AVATAR }), 'a created room')
+      const room = await store.createRoom(newRoom({ id: 'lobby', name: 'Lobby', thumbnailUrl: null }))
+      await t.rejects(store.createRoom(newRoom({ id: 'lobby', name: 'Other', thumbnailUrl: AVATAR })), 'a created room')
       await store.append(draft({ roomId: 'posted' }))
-      await t.rejects(store.createRoom({ id: 'posted', name: 'Posted', thumbnailUrl: null }), 'a room created on the fly')
+      await t.rejects(store.createRoom(newRoom({ id: 'posted', name: 'Posted', thumbnailUrl: null })), 'a room created on the fly')
       const rooms = await store.listRooms(10)
       t.same(ids(rooms).sort(), ['lobby', 'posted'])
       t.same(rooms.find((r) => r.id === 'lobby'), { ...room, memberCount: 0, lastSeq: 0, lastMessageAt: null }, 'the first room is unchanged')
       t.same([rooms.find((r) => r.id === 'posted')?.name, rooms.find((r) => r.id === 'posted')?.lastSeq], [null, 1], 'the room made on the fly is unchanged')
+    })
+
+    t.test('a room keeps its details, its password hash and its uploaded thumbnail', async (t) => {
+      const store = await fresh(t)
+      const host = { id: 'u1', username: 'Ada', avatar_url: AVATAR }
+      const image = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3])
+      const room = await store.createRoom(newRoom({
+        id: 'study', name: 'Study', category: 'Study', description: 'Quiet hours', tags: ['exam', 'math'], privacy: 'password',
+        maxMembers: 20, host, createdBy: 'u1', passwordHash: 'scrypt$hash', thumbnailUrl: '/rooms/study/thumbnail?v=1', thumbnail: { contentType: 'image/jpeg', data: image }
+      }))
+      t.match(room, { id: 'study', category: 'Study', description: 'Quiet hours', tags: ['exam', 'math'], privacy: 'password', maxMembers: 20, host, createdBy: 'u1' })
+      t.notOk('passwordHash' in room || 'thumbnail' in room, 'the room as listed carries neither the hash nor the image')
+      t.same((await store.listRooms(10))[0], { ...room, memberCount: 0, lastSeq: 0, lastMessageAt: null })
+      t.same(await store.roomAccess('study'), { privacy: 'password', passwordHash: 'scrypt$hash' })
+      t.same(await store.roomAccess('nowhere'), undefined)
+      const thumbnail = await store.thumbnail('study')
+      t.equal(thumbnail?.contentType, 'image/jpeg')
+      t.ok(thumbnail?.data.equals(image), 'the same bytes')
+      t.equal(await store.thumbnail('nowhere'), undefined)
+      await store.append(draft({ roomId: 'on-the-fly' }))
+      t.match((await store.listRooms(10)).find((r) => r.id === 'on-the-fly'), { tags: [], privacy: 'public', category: null, host: null })
+    })
+
+    t.test('listRooms filters by category, and "other than" takes rooms with none or a non-standard one', async (t) => {
+      const store = await fresh(t)
+      await store.createRoom(newRoom({ id: 'g1', name: 'G1', category: 'Gaming' }))
+      await store.createRoom(newRoom({ id: 's1', name: 'S1', category: 'Study' }))
+      await store.createRoom(newRoom({ id: 'x1', name: 'X1', category: 'Knitting' }))
+      await store.createRoom(newRoom({ id: 'n1', name: 'N1' }))
+      await store.createRoom(newRoom({ id: 'e1', name: 'E1', category: '' }))
+      t.same(ids(await store.listRooms(10, { category: 'Gaming' })), ['g1'])
+      t.same(ids(await store.listRooms(10, { otherThan: ['Gaming', 'Study', 'Other'] })).sort(), ['e1', 'n1', 'x1'])
+    })
+
+    t.test('a user is answered for every id seen: a stored user, else the newest room profile', async (t) => {
+      const store = await fresh(t)
+      t.equal(await store.getUser('ghost'), undefined, 'never seen')
+      await store.upsertProfile('room-1', 'roamer', { username: 'Old name', avatarUrl: AVATAR }, 'set')
+      await afterTick(new Date().toISOString())
+      await store.upsertProfile('room-2', 'roamer', { username: 'New name' }, 'set')
+      t.match(await store.getUser('roamer'), { id: 'roamer', username: 'New name', displayName: null, account: false, avatarUrl: null })
+      const guest = await store.createUser({ id: 'g-1', username: 'Guest-ab12' })
+      t.match(guest, { id: 'g-1', username: 'Guest-ab12', account: false, fields: {}, avatarUrls: null })
+      t.same(await store.getUser('g-1'), guest)
+    })
+
+    t.test('accounts: names unique case-insensitively among accounts, emails unique, found by name or email', async (t) => {
+      const store = await fresh(t)
+      await store.createUser({ id: 'a-1', username: 'Alice', email: 'alice@example.com', passwordHash: 'scrypt$1' })
+      await t.rejects(store.createUser({ id: 'a-2', username: 'ALICE', email: 'other@example.com', passwordHash: 'scrypt$2' }), { name: 'ConflictError', field: 'username' })
+      await t.rejects(store.createUser({ id: 'a-3', username: 'Alice2', email: 'Alice@Example.com', passwordHash: 'scrypt$3' }), { name: 'ConflictError', field: 'email' })
+      await t.rejects(store.createUser({ id: 'g-1', username: 'alice' }), { name: 'ConflictError', field: 'username' }, 'a guest cannot take an account\'s name')
+      await store.createUser({ id: 'g-2', username: 'Bob' })
+      await store.createUser({ id: 'g-3', username: 'bob' })
+      t.pass('guests may share a name')
+      const byName = await store.accountByLogin('aLiCe')
+      t.match(byName, { user: { id: 'a-1', account: true }, passwordHash: 'scrypt$1' })
+      t.match(await store.accountByLogin('ALICE@example.com'), { user: { id: 'a-1' } })
+      t.equal(await store.accountByLogin('bob'), undefined, 'a guest is no account')
+      t.equal(await store.getUser('a-2'), undefined, 'nothing stored by a refused signup')
+    })
+
+    t.test('updateUser: a value replaces, null clears, absent keeps; a new name reaches the user\'s room profiles and later messages', async (t) => {
+      const store = await fresh(t)
+      await store.upsertProfile('room-1', 'u1', { username: 'Ada', avatarUrl: AVATAR }, 'set')
+      await store.upsertProfile('room-2', 'u1', { username: 'Ada' }, 'set')
+      const before = await store.append(draft({ userId: 'u1', username: null, avatar: null }))
+      t.match(before, { username: 'Ada', avatar: AVATAR })
+      const user = await store.updateUser('u1', { displayName: 'Ada L.', avatarUrl: OTHER_AVATAR, bio: 'hi', fields: { accent_color: '#f00' } })
+      t.match(user, { id: 'u1', username: 'Ada', displayName: 'Ada L.', avatarUrl: OTHER_AVATAR, bio: 'hi', fields: { accent_color: '#f00' } })
+      t.match(await store.getProfile('room-2', 'u1'), { username: 'Ada L.', avatarUrl: OTHER_AVATAR })
+      t.match(await store.append(draft({ userId: 'u1', username: null, avatar: null })), { username: 'Ada L.', avatar: OTHER_AVATAR }, 'a later message carries the new name')
+      t.match((await store.latest('room-1', 10))[0], { username: 'Ada' }, 'an old message keeps what it was stored with')
+      const cleared = await store.updateUser('u1', { bio: null, fields: { accent_color: null } })
+      t.match(cleared, { bio: null, fields: {}, displayName: 'Ada L.' })
+      t.equal(await store.updateUser('ghost', { bio: 'x' }), undefined)
+      await store.createUser({ id: 'a-1', username: 'Taken', passwordHash: 'scrypt$1' })
+      await t.rejects(store.updateUser('u1', { username: 'taken' }), { name: 'ConflictError', field: 'username' })
+    })
+
+    t.test('searchUsers finds by name prefix, case-insensitively', async (t) => {
+      const store = await fresh(t)
+      await store.createUser({ id: '1', username: 'Alice' })
+      await store.createUser({ id: '2', username: 'alfred' })
+      await store.createUser({ id: '3', username: 'Bob' })
+      await store.updateUser('3', { displayName: 'Albert' })
+      t.same((await store.searchUsers('AL', 10)).map((u) => u.id).sort(), ['1', '2', '3'])
+      t.same((await store.searchUsers('ali', 10)).map((u) => u.id), ['1'])
+      t.same(await store.searchUsers('zed', 10), [])
+      t.equal((await store.searchUsers('a', 2)).length, 2, 'at most limit')
+    })
+
+    t.test('setting keeps the first value made for a key', async (t) => {
+      const store = await fresh(t)
+      t.equal(await store.setting('signing_key', () => 'first'), 'first')
+      t.equal(await store.setting('signing_key', () => 'second'), 'first')
     })
 
     t.test('ping resolves', async (t) => {

@@ -16,6 +16,22 @@ export function presenceMember (userId: string, profile: Profile | undefined): P
 }
 
 /**
+ * What a new socket is told of a user already online: the older client shows
+ * user_joined as a notification, the current one counts it; `snapshot` tells
+ * Parley's own clients it is no live join.
+ */
+export function snapshotFrame (roomId: string, userId: string, profile: Profile | undefined, onlineCount: number) {
+  return {
+    type: 'user_joined',
+    room_id: roomId,
+    ...presenceMember(userId, profile),
+    online_count: onlineCount,
+    timestamp: new Date().toISOString(),
+    snapshot: true
+  }
+}
+
+/**
  * `user_joined` when a user's first socket in the room opens, `user_left` when the
  * last one closes (two tabs are one user). The older client knows both frames.
  */

@@ -66,33 +66,6 @@ export const HistoryQuerySchema = Type.Object({
   after_id: Type.Optional(IdSchema)
 })
 
-export const RoomCreateSchema = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 100 }),
-  thumbnail_url: Nullable(AvatarUrlSchema)
-})
-
-export const RoomSchema = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  created_at: Type.String(),
-  thumbnail_url: Type.Union([Type.String(), Type.Null()])
-})
-
-export const RoomSummarySchema = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  created_at: Type.String(),
-  thumbnail_url: Type.Union([Type.String(), Type.Null()]),
-  member_count: Type.Integer(),
-  online_count: Type.Integer(),
-  last_seq: Type.Integer(),
-  last_message_at: Type.Union([Type.String(), Type.Null()])
-})
-
-export const RoomListQuerySchema = Type.Object({
-  limit: Type.Optional(LimitParamSchema)
-})
-
 export const MemberSchema = Type.Object({
   user_id: Type.String(),
   username: Type.String(),

@@ -54,7 +54,8 @@ const presenceEvent = <T extends string>(type: T) => Type.Object({
   room_id: IdSchema,
   ...member,
   online_count: Type.Integer({ minimum: 0, description: 'users (not sockets) online in the room' }),
-  timestamp: TimestampSchema
+  timestamp: TimestampSchema,
+  snapshot: Type.Optional(Type.Literal(true, { description: 'on a user_joined sent to a new socket for a user already online: not a live join' }))
 }, strict)
 export const UserJoinedEventSchema = presenceEvent('user_joined')
 export const UserLeftEventSchema = presenceEvent('user_left')
@@ -71,6 +72,7 @@ export const RoomStateFrameSchema = Type.Object({
   type: Type.Literal('room_state'),
   room_id: IdSchema,
   online: Type.Array(Type.Object(member, strict)),
+  users: Type.Array(Type.Object({ user_id: IdSchema, username: Type.String(), avatar_url: Avatar }, strict), { description: 'the same users, in the shape the current client reads' }),
   online_count: Count,
   last_seq: Count
 }, strict)
@@ -107,7 +109,7 @@ export const SERVER_FRAMES: Record<string, FrameDoc & { to: string, opt_in?: str
   message: { type: 'message', schema: MessageFrameSchema, to: 'every socket in the room, the sender included', description: 'A stored chat message: the same shape as in REST history. Also replayed to a socket that resumes with since=.' },
   typing_start: { type: 'typing_start', schema: TypingStartEventSchema, to: 'the room\'s other sockets', description: 'A user started typing.' },
   typing_stop: { type: 'typing_stop', schema: TypingStopEventSchema, to: 'the room\'s other sockets', description: 'A user stopped typing, sent a message, fell silent or left.' },
-  user_joined: { type: 'user_joined', schema: UserJoinedEventSchema, to: 'the room\'s other sockets', description: 'A user\'s first socket in the room opened (two tabs are one user).' },
+  user_joined: { type: 'user_joined', schema: UserJoinedEventSchema, to: 'the room\'s other sockets; and to a new socket, once for each user already online, with snapshot: true', description: 'A user\'s first socket in the room opened (two tabs are one user); or, with snapshot: true, who was online when this socket connected.' },
   user_left: { type: 'user_left', schema: UserLeftEventSchema, to: 'the room\'s other sockets', description: 'A user\'s last socket in the room closed.' },
   ping: { type: 'ping', schema: PingFrameSchema, to: 'the socket that sent keep_alive', description: 'The answer to keep_alive.' },
   error: { type: 'error', schema: ErrorFrameSchema, to: 'the socket that sent the refused frame', description: 'A refused frame: nothing stored or broadcast, the socket stays open.' },

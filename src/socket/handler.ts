@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws'
 import type { ChatDeps } from '../chat/messages'
 import type { Config } from '../config'
 import type { ConnectionRegistry } from '../fanout/connection-registry'
-import { presenceMember, publishPresence } from '../fanout/presence'
+import { presenceMember, publishPresence, snapshotFrame } from '../fanout/presence'
 import type { PresenceTracker } from '../fanout/presence-tracker'
 import type { Metrics } from '../ops/metrics'
 import type { Profile } from '../store/store'
@@ -113,7 +113,9 @@ async function register (ctx: Socket, firstForUser: boolean): Promise<void> {
       return profile
     })
   const [profile] = await Promise.all([registered, deps.registry.add(ctx.connection)])
-  if (request.presence || deps.config.extendedFrames) ctx.write(await roomState(ctx))
+  const online = await onlineNow(ctx)
+  if (request.presence || deps.config.extendedFrames) ctx.write(await roomState(ctx, online))
+  for (const member of online) if (member.id !== request.userId) ctx.write(snapshotFrame(request.roomId, member.id, member.profile, online.length))
   if (request.since !== undefined) await recover(ctx, request.since)
   // Online anywhere already (another tab, another instance): no second user_joined.
   if (firstForUser) await announce(ctx, 'user_joined', profile)
@@ -145,13 +147,25 @@ async function announce (ctx: Socket, type: 'user_joined' | 'user_left', profile
   }
 }
 
-async function roomState (ctx: Socket) {
+/** Who is online in the room (this socket's user included), with their profiles. */
+async function onlineNow (ctx: Socket): Promise<Array<{ id: string, profile: Profile | undefined }>> {
   const { presence, registry, chat: { store } } = ctx.deps
   const { roomId, userId } = ctx.request
   const online = await presence.online(roomId).catch(() => registry.onlineUsers(roomId))
   if (!online.includes(userId)) online.push(userId)
-  const members = await Promise.all(online.map(async (id) => presenceMember(id, await store.getProfile(roomId, id))))
-  return { type: 'room_state', room_id: roomId, online: members, online_count: online.length, last_seq: await store.lastSeq(roomId) }
+  return Promise.all(online.map(async (id) => ({ id, profile: await store.getProfile(roomId, id) })))
+}
+
+async function roomState (ctx: Socket, online: Array<{ id: string, profile: Profile | undefined }>) {
+  const members = online.map(({ id, profile }) => presenceMember(id, profile))
+  return {
+    type: 'room_state',
+    room_id: ctx.request.roomId,
+    online: members,
+    users: members.map((m) => ({ user_id: m.user_id, username: m.username, avatar_url: m.avatar_url })),
+    online_count: online.length,
+    last_seq: await ctx.deps.chat.store.lastSeq(ctx.request.roomId)
+  }
 }
 
 /** The replay of `since=`: what was missed, a recovery frame, then what was held meanwhile. */

@@ -21,6 +21,7 @@ export interface SessionLimits {
   wsAbuseLimit: number
   typingThrottleMs: number
   typingTimeoutMs: number
+  typingAfterSendMs: number
   wsMaxPendingFrames: number
 }
 
@@ -62,6 +63,8 @@ export function createSocketSession (opts: SessionOptions) {
   // The username a typing_start went out with, so the typing_stop matches it.
   let typingAs: string | null = null
   let typingRelayedAt = 0
+  // When this socket last sent a chat message (performance.now()).
+  let sentAt = -Infinity
   let typingExpiry: NodeJS.Timeout | undefined
 
   /** What a frame's turn at intake leaves to do at its turn to be answered. */
@@ -114,6 +117,9 @@ export function createSocketSession (opts: SessionOptions) {
   }
 
   async function startTyping (): Promise<void> {
+    // The current client's 150 ms debounce can fire after a quick send: a typing_start
+    // right after this socket's message would show "typing" to everyone for seconds.
+    if (performance.now() - sentAt < limits.typingAfterSendMs) return
     // The older client sends typing_start on every keystroke: relay one per throttle
     // window, and expire the indicator if the user falls silent.
     clearTimeout(typingExpiry)
@@ -139,6 +145,7 @@ export function createSocketSession (opts: SessionOptions) {
       case 'chat': {
         const { content, username, avatar, client_id: clientId } = parsed.frame
         checkContent(content, deps.maxContentLength)
+        sentAt = performance.now()
         if (typingAs !== null) await stopTyping()
         // The path's user id wins over the body's: frame.user_id is ignored. Handed to
         // the store now, in frame order; the next frame does not wait for the commit.

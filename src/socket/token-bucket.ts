@@ -10,12 +10,17 @@ export class TokenBucket {
 
   /** Takes one token if there is one. */
   take (): boolean {
+    if (this.peek() < 1) return false
+    this.tokens -= 1
+    return true
+  }
+
+  /** The tokens there are now, taking none. */
+  peek (): number {
     const t = this.now()
     this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.rate)
     this.last = t
-    if (this.tokens < 1) return false
-    this.tokens -= 1
-    return true
+    return this.tokens
   }
 }
 

@@ -31,7 +31,44 @@ const MIGRATIONS = [
      client_id text,
      PRIMARY KEY (room_id, seq)
    );
-   CREATE UNIQUE INDEX messages_client_id ON messages (room_id, user_id, client_id) WHERE client_id IS NOT NULL;`
+   CREATE UNIQUE INDEX messages_client_id ON messages (room_id, user_id, client_id) WHERE client_id IS NOT NULL;`,
+  // Version 2: users (guests and accounts, one id space with room profiles), settings
+  // (the token signing key), and the room details the newer client lists. The name_key
+  // index is in byte order (COLLATE "C"), whatever the database's collation, like SQLite's:
+  // a prefix LIKE is a range of it, read in the order searched (name_key, user_id).
+  `CREATE TABLE users (
+     user_id text PRIMARY KEY,
+     username text,
+     display_name text,
+     name_key text,
+     email text,
+     password_hash text,
+     avatar_url text,
+     avatar_urls jsonb,
+     bio text,
+     fields jsonb NOT NULL DEFAULT '{}',
+     created_at timestamptz NOT NULL
+   );
+   CREATE UNIQUE INDEX users_login ON users (lower(username)) WHERE password_hash IS NOT NULL;
+   CREATE UNIQUE INDEX users_email ON users (lower(email)) WHERE email IS NOT NULL;
+   CREATE INDEX users_name_key ON users (name_key COLLATE "C", user_id COLLATE "C");
+   CREATE INDEX profiles_user ON profiles (user_id, joined_at);
+   CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
+   ALTER TABLE rooms
+     ADD COLUMN category text,
+     ADD COLUMN description text,
+     ADD COLUMN tags text[] NOT NULL DEFAULT '{}',
+     ADD COLUMN privacy text NOT NULL DEFAULT 'public',
+     ADD COLUMN max_members integer,
+     ADD COLUMN password_hash text,
+     ADD COLUMN host jsonb,
+     ADD COLUMN created_by text;
+   CREATE INDEX rooms_category ON rooms (category);
+   CREATE TABLE room_thumbnails (
+     room_id text PRIMARY KEY,
+     content_type text NOT NULL,
+     data bytea NOT NULL
+   );`
 ]
 
 /** The schema version this build writes. */

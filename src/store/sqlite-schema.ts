@@ -60,7 +60,41 @@ const MIGRATIONS = [
      SELECT room_id, seq, id, user_id, username, content, avatar, created_at, client_id FROM messages;
    DROP TABLE messages;
    ALTER TABLE messages_v3 RENAME TO messages;
-   CREATE UNIQUE INDEX messages_client_id ON messages (room_id, user_id, client_id) WHERE client_id IS NOT NULL;`
+   CREATE UNIQUE INDEX messages_client_id ON messages (room_id, user_id, client_id) WHERE client_id IS NOT NULL;`,
+  // Version 4: users (guests and accounts, one id space with room profiles), settings
+  // (the token signing key), and the room details the newer client lists.
+  `CREATE TABLE users (
+     user_id TEXT PRIMARY KEY,
+     username TEXT,
+     display_name TEXT,
+     name_key TEXT,
+     email TEXT,
+     password_hash TEXT,
+     avatar_url TEXT,
+     avatar_urls TEXT,
+     bio TEXT,
+     fields TEXT NOT NULL DEFAULT '{}',
+     created_at TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE UNIQUE INDEX users_login ON users (lower(username)) WHERE password_hash IS NOT NULL;
+   CREATE UNIQUE INDEX users_email ON users (lower(email)) WHERE email IS NOT NULL;
+   CREATE INDEX users_name_key ON users (name_key);
+   CREATE INDEX profiles_user ON profiles (user_id, joined_at);
+   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+   ALTER TABLE rooms ADD COLUMN category TEXT;
+   ALTER TABLE rooms ADD COLUMN description TEXT;
+   ALTER TABLE rooms ADD COLUMN tags TEXT;
+   ALTER TABLE rooms ADD COLUMN privacy TEXT NOT NULL DEFAULT 'public';
+   ALTER TABLE rooms ADD COLUMN max_members INTEGER;
+   ALTER TABLE rooms ADD COLUMN password_hash TEXT;
+   ALTER TABLE rooms ADD COLUMN host TEXT;
+   ALTER TABLE rooms ADD COLUMN created_by TEXT;
+   CREATE INDEX rooms_category ON rooms (category);
+   CREATE TABLE room_thumbnails (
+     room_id TEXT PRIMARY KEY,
+     content_type TEXT NOT NULL,
+     data BLOB NOT NULL
+   ) WITHOUT ROWID;`
 ]
 
 /** The schema version this build writes: PRAGMA user_version of an up-to-date file. */

@@ -6,7 +6,8 @@ import { messageId, seqInMessageId } from './ids'
 import { migrate } from './sqlite-schema'
 import type { Message } from '../schemas/http'
 import { DEFAULT_USERNAME } from '../chat/text'
-import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Profile, type RoomStore } from './store'
+import { createSqliteUsers } from './sqlite-users'
+import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Privacy, type Profile, type Room, type Store } from './store'
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -40,6 +41,13 @@ interface RoomRow {
   name: string | null
   thumbnail_url: string | null
   created_at: string
+  category: string | null
+  description: string | null
+  tags: string | null
+  privacy: Privacy
+  max_members: number | null
+  host: string | null
+  created_by: string | null
   last_seq: number
   last_message_at: string | null
   member_count: number
@@ -53,7 +61,7 @@ interface ProfileRow {
   joined_at: string
 }
 
-export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
+export function createSqliteStore (opts: SqliteStoreOptions): Store {
   if (opts.filename !== ':memory:') mkdirSync(dirname(opts.filename), { recursive: true })
   const db = new Database(opts.filename)
   db.pragma('journal_mode = WAL')
@@ -92,19 +100,26 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
   const selectSeqAt = db.prepare<[string, number, string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? AND seq = ? AND id = ?')
   const selectLegacySeq = db.prepare<[string, string], { seq: number }>('SELECT seq FROM message_ids WHERE id = ? AND room_id = ?')
   const ensureRoom = db.prepare('INSERT INTO rooms (room_id, created_at) VALUES (?, ?) ON CONFLICT (room_id) DO NOTHING')
-  const insertRoom = db.prepare('INSERT INTO rooms (room_id, created_at, name, thumbnail_url) VALUES (?, ?, ?, ?)')
+  const insertRoom = db.prepare(`INSERT INTO rooms (room_id, created_at, name, thumbnail_url, category, description, tags, privacy, max_members, password_hash, host, created_by)
+    VALUES (@room_id, @created_at, @name, @thumbnail_url, @category, @description, @tags, @privacy, @max_members, @password_hash, @host, @created_by)`)
+  const insertThumbnail = db.prepare('INSERT INTO room_thumbnails (room_id, content_type, data) VALUES (?, ?, ?)')
+  const selectThumbnail = db.prepare<[string], { content_type: string, data: Buffer }>('SELECT content_type, data FROM room_thumbnails WHERE room_id = ?')
+  const selectAccess = db.prepare<[string], { privacy: Privacy, password_hash: string | null }>('SELECT privacy, password_hash FROM rooms WHERE room_id = ?')
   // The last seq and time come from each room's newest message (a primary-key probe);
   // the rooms table holds no counter.
-  const selectRooms = db.prepare<[number], RoomRow>(
+  const roomsWhere = (where: string) => db.prepare<unknown[], RoomRow>(
     `SELECT * FROM (
-       SELECT r.room_id, r.name, r.thumbnail_url, r.created_at,
+       SELECT r.room_id, r.name, r.thumbnail_url, r.created_at, r.category, r.description, r.tags, r.privacy, r.max_members, r.host, r.created_by,
               COALESCE((SELECT m.seq FROM messages m WHERE m.room_id = r.room_id ORDER BY m.seq DESC LIMIT 1), 0) AS last_seq,
               (SELECT m.created_at FROM messages m WHERE m.room_id = r.room_id ORDER BY m.seq DESC LIMIT 1) AS last_message_at,
               (SELECT COUNT(*) FROM profiles p WHERE p.room_id = r.room_id) AS member_count
-         FROM rooms r)
+         FROM rooms r ${where})
       ORDER BY COALESCE(last_message_at, created_at) DESC, room_id
       LIMIT ?`
   )
+  const selectRooms = roomsWhere('')
+  const selectRoomsOf = roomsWhere('WHERE r.category = ?')
+  const selectRoomsOther = roomsWhere("WHERE r.category IS NULL OR r.category = '' OR r.category NOT IN (SELECT value FROM json_each(?))")
   const selectMembers = db.prepare<[string, number], ProfileRow>(
     'SELECT room_id, user_id, username, avatar_url, joined_at FROM profiles WHERE room_id = ? ORDER BY joined_at, user_id LIMIT ?'
   )
@@ -256,7 +271,11 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
     return messages
   }
 
+  // A user's new name or avatar rewrites their room profiles: the cache starts over.
+  const users = createSqliteUsers(db, () => profiles.clear())
+
   return {
+    ...users,
     async upsertProfile (roomId, userId, values, mode) {
       const result = upsertProfileTx(roomId, userId, values, mode)
       remember(roomId, userId, result.profile)
@@ -268,21 +287,46 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
     async members (roomId, limit) {
       return selectMembers.all(roomId, limit).map(fromProfileRow)
     },
-    async createRoom ({ id, name, thumbnailUrl }) {
+    async createRoom (room) {
       const createdAt = new Date().toISOString()
-      insertRoom.run(id, createdAt, name, thumbnailUrl)
-      return { id, name, thumbnailUrl, createdAt }
+      db.transaction(() => {
+        insertRoom.run({
+          room_id: room.id,
+          created_at: createdAt,
+          name: room.name,
+          thumbnail_url: room.thumbnailUrl,
+          category: room.category,
+          description: room.description,
+          tags: JSON.stringify(room.tags),
+          privacy: room.privacy,
+          max_members: room.maxMembers,
+          password_hash: room.passwordHash,
+          host: room.host === null ? null : JSON.stringify(room.host),
+          created_by: room.createdBy
+        })
+        if (room.thumbnail) insertThumbnail.run(room.id, room.thumbnail.contentType, room.thumbnail.data)
+      })()
+      const { passwordHash, thumbnail, ...details } = room
+      return { ...details, createdAt }
     },
-    async listRooms (limit) {
-      return selectRooms.all(limit).map((row) => ({
-        id: row.room_id,
-        name: row.name,
-        thumbnailUrl: row.thumbnail_url,
-        createdAt: row.created_at,
+    async listRooms (limit, filter) {
+      const rows = filter === undefined
+        ? selectRooms.all(limit)
+        : 'category' in filter ? selectRoomsOf.all(filter.category, limit) : selectRoomsOther.all(JSON.stringify(filter.otherThan), limit)
+      return rows.map((row) => ({
+        ...fromRoomRow(row),
         memberCount: row.member_count,
         lastSeq: row.last_seq,
         lastMessageAt: row.last_message_at
       }))
+    },
+    async roomAccess (roomId) {
+      const row = selectAccess.get(roomId)
+      return row && { privacy: row.privacy, passwordHash: row.password_hash }
+    },
+    async thumbnail (roomId) {
+      const row = selectThumbnail.get(roomId)
+      return row && { contentType: row.content_type, data: row.data }
     },
     async append (message) {
       return (await enqueue(message, false)).message
@@ -316,6 +360,22 @@ export function createSqliteStore (opts: SqliteStoreOptions): RoomStore {
 
 function fromMessageRow ([clientId, seq, id, roomId, userId, username, content, avatar, createdAt]: MessageRow): Message {
   return wireMessage({ id, seq, timestamp: createdAt, roomId, userId, username, content, avatar, clientId: clientId ?? undefined })
+}
+
+function fromRoomRow (row: RoomRow): Room {
+  return {
+    id: row.room_id,
+    name: row.name,
+    thumbnailUrl: row.thumbnail_url,
+    createdAt: row.created_at,
+    category: row.category,
+    description: row.description,
+    tags: row.tags === null ? [] : JSON.parse(row.tags),
+    privacy: row.privacy,
+    maxMembers: row.max_members,
+    host: row.host === null ? null : JSON.parse(row.host),
+    createdBy: row.created_by
+  }
 }
 
 function fromProfileRow (row: ProfileRow): Profile {

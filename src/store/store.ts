@@ -40,12 +40,45 @@ export interface PageQuery {
   afterSeq?: number
 }
 
+export type Privacy = 'public' | 'private' | 'password'
+
+/** Who created a room, as the client shows it. */
+export interface RoomHost {
+  id: string
+  username: string
+  avatar_url?: string | null
+  avatar_urls?: Record<string, string> | null
+}
+
 export interface Room {
   id: string
   name: string | null
+  /** An http(s) URL, or Parley's own path for an uploaded image (`/rooms/<id>/thumbnail?v=…`). */
   thumbnailUrl: string | null
   createdAt: string
+  category: string | null
+  description: string | null
+  tags: string[]
+  privacy: Privacy
+  maxMembers: number | null
+  host: RoomHost | null
+  createdBy: string | null
 }
+
+export interface NewRoom extends Omit<Room, 'createdAt'> {
+  /** Scrypt hash of a password room's password. */
+  passwordHash: string | null
+  /** An uploaded image, kept by the store and served by Parley. */
+  thumbnail: Thumbnail | null
+}
+
+export interface Thumbnail {
+  contentType: string
+  data: Buffer
+}
+
+/** `category` lists one; `otherThan` lists rooms whose category is none of these (or none at all). */
+export type RoomFilter = { category: string } | { otherThan: readonly string[] }
 
 export interface RoomSummary extends Room {
   memberCount: number
@@ -59,9 +92,13 @@ export interface RoomStore {
   /** A room's members (profiles), oldest first, at most `limit`. */
   members (roomId: string, limit: number): Promise<Profile[]>
   /** Creates a named room; a room with that id already there is an error. */
-  createRoom (room: { id: string, name: string, thumbnailUrl: string | null }): Promise<Room>
+  createRoom (room: NewRoom): Promise<Room>
   /** Rooms, most recently active first. */
-  listRooms (limit: number): Promise<RoomSummary[]>
+  listRooms (limit: number, filter?: RoomFilter): Promise<RoomSummary[]>
+  /** A room's privacy and password hash, for verify-password; undefined for a room never seen. */
+  roomAccess (roomId: string): Promise<{ privacy: Privacy, passwordHash: string | null } | undefined>
+  /** A room's uploaded thumbnail. */
+  thumbnail (roomId: string): Promise<Thumbnail | undefined>
   /** Assigns id, seq and timestamp; resolves once the message is durable. */
   append (message: NewMessage): Promise<Message>
   /**
@@ -79,6 +116,93 @@ export interface RoomStore {
   lastSeq (roomId: string): Promise<number>
   ping (): Promise<void>
   close (): Promise<void>
+}
+
+/** Everything a store keeps. */
+export type Store = RoomStore & UserStore
+
+/** A user across rooms, DMs and accounts: one id space. */
+export interface User {
+  id: string
+  /** The login name of an account; a guest's or a room profile's name otherwise. */
+  username: string | null
+  displayName: string | null
+  email: string | null
+  avatarUrl: string | null
+  avatarUrls: Record<string, string> | null
+  bio: string | null
+  /** The other profile fields the client keeps (profile_video_url, accent_color, …). */
+  fields: Record<string, string>
+  /** Has a password: its profile changes only with its token. */
+  account: boolean
+  createdAt: string
+}
+
+/** A change to a user: a value replaces, null clears, absent keeps. */
+export interface UserPatch {
+  username?: string
+  displayName?: string | null
+  email?: string | null
+  avatarUrl?: string | null
+  avatarUrls?: Record<string, string> | null
+  bio?: string | null
+  fields?: Record<string, string | null>
+}
+
+/** A login name or email another account has. */
+export class ConflictError extends Error {
+  name = 'ConflictError'
+  constructor (readonly field: 'username' | 'email') {
+    super(`${field} already registered`)
+  }
+}
+
+export interface UserStore {
+  /** The user, or one built from their newest room profile; undefined only for an id never seen. */
+  getUser (id: string): Promise<User | undefined>
+  /** A guest (no password) or an account. Throws ConflictError for an account's name or email. */
+  createUser (user: { id: string, username: string, email?: string, passwordHash?: string }): Promise<User>
+  /** An account by login name or email, case-insensitive, with its password hash. */
+  accountByLogin (login: string): Promise<{ user: User, passwordHash: string } | undefined>
+  /**
+   * Applies the patch (creating the user's row from their room profile if needed).
+   * A new name or avatar reaches every room profile of theirs, so later messages carry it.
+   */
+  updateUser (id: string, patch: UserPatch): Promise<User | undefined>
+  /** Users whose name starts with `prefix`, case-insensitive. */
+  searchUsers (prefix: string, limit: number): Promise<User[]>
+  /** A setting kept in the store (the token signing key): the stored value, or `create()`'s, stored. */
+  setting (key: string, create: () => string): Promise<string>
+}
+
+/** The name a user shows in rooms. */
+export function roomName (user: Pick<User, 'displayName' | 'username'>): string | null {
+  return user.displayName ?? user.username
+}
+
+/** The patch rule every store shares: a value replaces, null clears, absent keeps. */
+export function applyPatch (user: User, patch: UserPatch): User {
+  const fields = { ...user.fields }
+  for (const [key, value] of Object.entries(patch.fields ?? {})) {
+    if (value === null) delete fields[key]
+    else fields[key] = value
+  }
+  const pick = <T> (incoming: T | undefined, current: T): T => (incoming === undefined ? current : incoming)
+  return {
+    ...user,
+    username: pick(patch.username, user.username),
+    displayName: pick(patch.displayName, user.displayName),
+    email: pick(patch.email, user.email),
+    avatarUrl: pick(patch.avatarUrl, user.avatarUrl),
+    avatarUrls: pick(patch.avatarUrls, user.avatarUrls),
+    bio: pick(patch.bio, user.bio),
+    fields
+  }
+}
+
+/** The key a user is searched by: their shown name, lower-cased. */
+export function nameKey (user: Pick<User, 'displayName' | 'username'>): string | null {
+  return roomName(user)?.toLowerCase() ?? null
 }
 
 /** Applies a ProfileMode: the one place the identity rule lives, shared by every store. */
