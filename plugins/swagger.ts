@@ -59,6 +59,7 @@ export default fp(async function swaggerPlugin (fastify) {
         { name: 'messages', description: 'Sending and reading chat messages' },
         { name: 'users', description: 'One user space: accounts, guests and everyone seen in a room' },
         { name: 'accounts', description: 'Sign up, log in, log out: {user, token}' },
+        { name: 'direct messages', description: 'Conversations between two users; the DM socket is /ws/dm/{user_id}' },
         { name: 'websocket', description: 'The real-time socket' },
         { name: 'operations', description: 'Documentation and metrics' }
       ],

@@ -14,23 +14,73 @@
   const KEEP_ALIVE_MS = 20000
   const KEEP_ALIVE_ANSWER_MS = 10000
   const LIVE_FALLBACK_MS = 5000 // a server that sends no recovery frame
+  const ROOMS_POLL_MS = 15000 // the room list's viewer counts, while it shows
+  const THUMB_MAX_PX = 400
+  const THUMB_MAX_BYTES = 256 * 1024 // the server's default THUMBNAIL_MAX_BYTES, decoded
+  const CATEGORIES = ['Gaming', 'Study', 'Social', 'Work', 'Music', 'Art', 'Tech', 'Sports', 'Other']
+  const SESSION_KEY = 'parley-demo:session'
+  const GUEST_ID_KEY = 'parley-demo:user-id'
 
   const $ = (id) => document.getElementById(id)
   const el = {
     status: $('status'),
     retryNow: $('retry-now'),
     identity: $('identity'),
+    lobby: $('lobby'),
+    accountIn: $('account-in'),
+    accountOut: $('account-out'),
+    accountName: $('account-name'),
+    accountLogin: $('account-login'),
+    accountEmail: $('account-email'),
+    accountIds: $('account-ids'),
+    logout: $('logout'),
+    tabLogin: $('tab-login'),
+    tabSignup: $('tab-signup'),
+    loginForm: $('login-form'),
+    loginUsername: $('login-username'),
+    loginPassword: $('login-password'),
+    loginError: $('login-error'),
+    login: $('login'),
+    signupForm: $('signup-form'),
+    signupUsername: $('signup-username'),
+    signupEmail: $('signup-email'),
+    signupPassword: $('signup-password'),
+    signupError: $('signup-error'),
+    signup: $('signup'),
+    roomCategory: $('room-category'),
+    roomsRefresh: $('rooms-refresh'),
+    roomsError: $('rooms-error'),
+    roomsEmpty: $('rooms-empty'),
+    roomList: $('room-list'),
+    createForm: $('create-form'),
+    createName: $('create-name'),
+    createCategory: $('create-category'),
+    createDescription: $('create-description'),
+    createPrivacy: $('create-privacy'),
+    createPasswordLabel: $('create-password-label'),
+    createPassword: $('create-password'),
+    createImage: $('create-image'),
+    createPreview: $('create-preview'),
+    createCanvas: $('create-canvas'),
+    createImageInfo: $('create-image-info'),
+    createImageClear: $('create-image-clear'),
+    createError: $('create-error'),
+    createDone: $('create-done'),
+    create: $('create'),
     joinForm: $('join-form'),
     name: $('name'),
     avatar: $('avatar'),
     presets: $('presets'),
     room: $('room'),
+    roomPasswordLabel: $('room-password-label'),
+    roomPassword: $('room-password'),
     userId: $('user-id'),
     token: $('token'),
     joinError: $('join-error'),
     join: $('join'),
     chat: $('chat'),
     roomName: $('room-name'),
+    roomMeta: $('room-meta'),
     leave: $('leave'),
     scroller: $('scroller'),
     older: $('older'),
@@ -45,6 +95,12 @@
   }
 
   let state = null
+  // The logged-in account, {token, user}, or null: kept in localStorage.
+  let session = null
+  // The last room list, by id: its names, privacy and thumbnails.
+  const rooms = new Map()
+  // Password rooms whose password this tab has given (or set) already.
+  const verified = new Set()
   // Bumped whenever a socket is dropped: late events of an old socket (or of a room
   // already left) compare unequal and are ignored.
   let generation = 0
@@ -85,8 +141,9 @@
     return `hsl(${hash % 360} 45% 50%)`
   }
 
-  function avatarNode (url, name) {
-    const box = make('span', 'avatar')
+  /** An image from a checked http(s) URL in a round or square box; the name's initial on a colour without one. */
+  function avatarNode (url, name, className = 'avatar') {
+    const box = make('span', className)
     const initials = () => {
       box.replaceChildren()
       box.textContent = (Array.from(name.trim())[0] || '?').toUpperCase()
@@ -115,17 +172,37 @@
     return '/rooms/' + encodeURIComponent(state.roomId)
   }
 
-  async function api (method, path, body) {
+  /** A JSON request; a failure throws an Error with the response's message and its status. */
+  async function request (method, path, body, token) {
     const headers = {}
     if (body !== undefined) headers['content-type'] = 'application/json'
-    if (state.token) headers.authorization = 'Bearer ' + state.token
+    if (token) headers.authorization = 'Bearer ' + token
     const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
     let data = null
     try {
       data = await res.json()
     } catch {}
-    if (!res.ok) throw new Error((data && typeof data.message === 'string' && data.message) || `${res.status} ${res.statusText}`)
+    if (!res.ok) {
+      const err = new Error((data && typeof data.message === 'string' && data.message) || `${res.status} ${res.statusText}`)
+      err.status = res.status
+      throw err
+    }
     return data
+  }
+
+  /** A request of the room this page is in, with its token. */
+  function api (method, path, body) {
+    return request(method, path, body, state.token)
+  }
+
+  /** The token for requests made outside a room: the account's, else the Advanced field's. */
+  function lobbyToken () {
+    return session ? session.token : el.token.value.trim()
+  }
+
+  function showError (node, text) {
+    node.textContent = text
+    node.hidden = text === ''
   }
 
   let noticeTimer = 0
@@ -174,6 +251,9 @@
       return
     }
     state.socket = socket
+    // Who is online is told afresh on every socket: the first presence frame of this
+    // one replaces what the last one left.
+    state.presenceSeeded = false
     let opened = false
     const current = () => mine === generation
 
@@ -248,6 +328,10 @@
   function goLive () {
     clearTimeout(state.liveFallback)
     if (state.connection === 'live') return
+    if (!state.presenceSeeded) {
+      seedOnline()
+      renderOnline()
+    }
     state.everLive = true
     state.attempt = 0
     if (state.neverOpened === 0 && el.notice.textContent.startsWith('The server keeps')) notice('')
@@ -292,20 +376,31 @@
         removeTyper(frame.user_id)
         break
       case 'room_state':
-        state.online = new Map()
-        for (const member of Array.isArray(frame.online) ? frame.online : []) setOnline(member)
+        // presence=1: everyone online now, this user included.
+        seedOnline()
+        for (const member of Array.isArray(frame.users) ? frame.users : Array.isArray(frame.online) ? frame.online : []) setOnline(member)
         renderOnline()
         break
       case 'user_joined':
+        // snapshot: true is one user already online when this socket connected
+        // (one frame each, this user excluded); without it, a live join.
+        if (frame.snapshot === true && !state.presenceSeeded) seedOnline()
         setOnline(frame)
         renderOnline()
         break
       case 'user_left':
+        // This user's own user_left (another tab of theirs) does not take them out while this socket is open.
+        if (frame.user_id === state.userId) break
         state.online.delete(frame.user_id)
         removeTyper(frame.user_id)
         renderOnline()
         break
       case 'recovery':
+        // The snapshot comes before the recovery frame: nobody in it means nobody else is online.
+        if (!state.presenceSeeded) {
+          seedOnline()
+          renderOnline()
+        }
         if (frame.status === 'gap') {
           catchUp(Number(frame.since), Number(frame.last_seq))
         } else {
@@ -532,6 +627,13 @@
 
   // ---- presence --------------------------------------------------------------
 
+  /** Starts this socket's online list over, with this user in it. */
+  function seedOnline () {
+    state.presenceSeeded = true
+    state.online = new Map()
+    setOnline({ user_id: state.userId, username: state.username, avatar_url: state.avatarUrl })
+  }
+
   function setOnline (member) {
     if (!member || typeof member.user_id !== 'string') return
     state.online.set(member.user_id, {
@@ -581,30 +683,66 @@
     }
   }
 
-  async function join (event) {
-    event.preventDefault()
+  class NeedsPassword extends Error {}
+  let joining = false
+
+  /** True while the lobby (account, room list, forms) shows, not a room. */
+  function inLobby () {
+    return !el.lobby.hidden
+  }
+
+  /**
+   * Joins `roomId` as the person the join form describes (the account's id and token
+   * when logged in). A password room known from the list needs its password first,
+   * checked with POST /rooms/{id}/verify-password. Throws an Error to show.
+   */
+  async function joinRoom (roomId, password) {
     const username = el.name.value.trim()
     const avatarText = el.avatar.value.trim()
-    const roomId = el.room.value.trim()
-    const userId = el.userId.value.trim() || randomId('demo-')
-    const error = (text) => {
-      el.joinError.textContent = text
-      el.joinError.hidden = false
-    }
-    if (username === '') return error('Pick a name.')
-    if (avatarText !== '' && httpUrl(avatarText) === null) return error('The avatar must be an http:// or https:// URL.')
-    if (!validId(roomId)) return error('A room name is 1–128 characters, without "/".')
-    if (!validId(userId)) return error('A user id is 1–128 characters, without "/".')
-    el.joinError.hidden = true
+    const userId = session ? session.user.id : el.userId.value.trim() || randomId('demo-')
+    if (username === '') throw new Error('Pick a name.')
+    if (avatarText !== '' && httpUrl(avatarText) === null) throw new Error('The avatar must be an http:// or https:// URL.')
+    if (!validId(roomId)) throw new Error('A room name is 1–128 characters, without "/".')
+    if (!validId(userId)) throw new Error('A user id is 1–128 characters, without "/".')
+    if (joining) return
+    joining = true
 
-    const fields = { roomId, userId, username, avatarUrl: httpUrl(avatarText), token: el.token.value.trim() }
+    try {
+      await enter(roomId, password, { userId, username, avatarText })
+    } finally {
+      joining = false
+    }
+  }
+
+  async function enter (roomId, password, { userId, username, avatarText }) {
+    const room = rooms.get(roomId)
+    if (room && room.privacy === 'password' && !verified.has(roomId)) {
+      if (!password) throw new NeedsPassword('This room needs a password.')
+      try {
+        await request('POST', `/rooms/${encodeURIComponent(roomId)}/verify-password`, { password })
+      } catch (err) {
+        // 403 is a wrong password (429: too many of them; the message says so).
+        throw new NeedsPassword(err.status === 403 ? 'incorrect password' : err.message)
+      }
+      verified.add(roomId)
+    }
+
+    const fields = {
+      roomId,
+      roomName: room ? room.name : roomId,
+      room: room || null,
+      userId,
+      username,
+      avatarUrl: httpUrl(avatarText),
+      token: lobbyToken()
+    }
     state = newState(fields)
-    el.join.disabled = true
     try {
       await api('POST', `${roomPath()}/join`, { user_id: userId, username, avatar_url: fields.avatarUrl })
       const history = await api('GET', `${roomPath()}/messages?limit=${HISTORY_PAGE}`)
-      sessionStorage.setItem('parley-demo:user-id', userId)
+      if (!session) sessionStorage.setItem(GUEST_ID_KEY, userId)
       localStorage.setItem('parley-demo:profile', JSON.stringify({ username, avatar: avatarText, room: roomId }))
+      el.room.value = roomId
       showChat()
       for (const message of history) addMessage(message)
       el.older.hidden = history.length < HISTORY_PAGE
@@ -613,17 +751,36 @@
       connect()
       el.text.focus()
     } catch (err) {
-      error('Could not join: ' + err.message)
+      throw new Error('Could not join: ' + err.message)
+    }
+  }
+
+  async function join (event) {
+    event.preventDefault()
+    const roomId = el.room.value.trim()
+    showError(el.joinError, '')
+    el.join.disabled = true
+    try {
+      await joinRoom(roomId, el.roomPassword.value)
+      el.roomPassword.value = ''
+      el.roomPasswordLabel.hidden = true
+    } catch (err) {
+      if (err instanceof NeedsPassword) {
+        el.roomPasswordLabel.hidden = false
+        el.roomPassword.focus()
+      }
+      showError(el.joinError, err.message)
     } finally {
       el.join.disabled = false
     }
   }
 
   function showChat () {
-    el.joinForm.hidden = true
+    el.lobby.hidden = true
     el.chat.hidden = false
-    el.roomName.textContent = '# ' + state.roomId
-    el.identity.textContent = `You are ${state.username} (${state.userId})`
+    el.roomName.textContent = '# ' + state.roomName
+    el.roomMeta.textContent = state.room ? roomDetails(state.room) : ''
+    el.identity.textContent = `You are ${state.username} (${session ? '@' + session.user.username + ', ' : ''}${state.userId})`
     el.identity.hidden = false
     document.body.dataset.userId = state.userId
     el.messages.replaceChildren()
@@ -640,6 +797,7 @@
     clearTimeout(state.retryTimer)
     clearInterval(state.countdown)
     for (const pending of state.pending.values()) clearTimeout(pending.timer)
+    const socket = state.socket
     dropSocket()
     state.connection = 'idle'
     el.status.dataset.state = 'idle'
@@ -647,9 +805,384 @@
     el.retryNow.hidden = true
     el.chat.hidden = true
     el.identity.hidden = true
-    el.joinForm.hidden = false
+    el.lobby.hidden = false
     delete document.body.dataset.userId
     delete document.body.dataset.connection
+    loadRooms()
+    // The list counts this user in the room until the server has seen the socket close.
+    if (socket && socket.readyState !== WebSocket.CLOSED) {
+      socket.addEventListener('close', () => setTimeout(() => inLobby() && askingFor === null && loadRooms(), 300), { once: true })
+    }
+  }
+
+  // ---- account ---------------------------------------------------------------
+
+  function accountName (user) {
+    return user.display_name || user.username || user.id
+  }
+
+  function setSession (value, { fillProfile }) {
+    session = value
+    if (value) localStorage.setItem(SESSION_KEY, JSON.stringify(value))
+    else localStorage.removeItem(SESSION_KEY)
+    renderAccount()
+    if (value && fillProfile) {
+      el.name.value = accountName(value.user)
+      if (httpUrl(value.user.avatar_url)) {
+        el.avatar.value = value.user.avatar_url
+        markPreset()
+      }
+    }
+  }
+
+  function renderAccount () {
+    const user = session && session.user
+    el.accountIn.hidden = !user
+    el.accountOut.hidden = Boolean(user)
+    el.accountIds.hidden = !user
+    // Logged in, the account's id is the chat user id and its token the chat token.
+    el.userId.readOnly = Boolean(user)
+    el.token.disabled = Boolean(user)
+    if (user) {
+      el.accountName.textContent = accountName(user)
+      el.accountLogin.textContent = user.username && user.username !== accountName(user) ? '@' + user.username : ''
+      el.accountEmail.textContent = user.email || ''
+      el.userId.value = user.id
+      el.token.value = ''
+    } else {
+      el.userId.value = sessionStorage.getItem(GUEST_ID_KEY) || ''
+    }
+  }
+
+  function showTab (name) {
+    const login = name === 'login'
+    el.tabLogin.setAttribute('aria-selected', String(login))
+    el.tabSignup.setAttribute('aria-selected', String(!login))
+    el.loginForm.hidden = !login
+    el.signupForm.hidden = login
+    showError(el.loginError, '')
+    showError(el.signupError, '')
+  }
+
+  async function logIn (event) {
+    event.preventDefault()
+    const username = el.loginUsername.value.trim()
+    const password = el.loginPassword.value
+    if (username === '' || password === '') return showError(el.loginError, 'Enter your username (or email) and password.')
+    showError(el.loginError, '')
+    el.login.disabled = true
+    try {
+      const { user, token } = await request('POST', '/auth/login', { username, password })
+      el.loginPassword.value = ''
+      setSession({ token, user }, { fillProfile: true })
+    } catch (err) {
+      // 403: a wrong name or password; 429: too many tries. The server's message says which.
+      showError(el.loginError, err.message)
+    } finally {
+      el.login.disabled = false
+    }
+  }
+
+  async function signUp (event) {
+    event.preventDefault()
+    const username = el.signupUsername.value.trim()
+    const email = el.signupEmail.value.trim()
+    const password = el.signupPassword.value
+    // The server's own checks; its messages for these name the schema, not the field.
+    if (!/^[A-Za-z0-9_.-]{3,32}$/.test(username)) return showError(el.signupError, 'A username is 3–32 letters, digits, _ . or -.')
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return showError(el.signupError, 'Enter an email like name@example.com.')
+    if (password.length < 8) return showError(el.signupError, 'The password needs at least 8 characters.')
+    showError(el.signupError, '')
+    el.signup.disabled = true
+    try {
+      const { user, token } = await request('POST', '/auth/signup', { username, email, password })
+      el.signupPassword.value = ''
+      setSession({ token, user }, { fillProfile: true })
+    } catch (err) {
+      showError(el.signupError, err.message)
+    } finally {
+      el.signup.disabled = false
+    }
+  }
+
+  async function logOut () {
+    const token = session && session.token
+    setSession(null, { fillProfile: false })
+    showTab('login')
+    // Tokens are not kept by the server: forgetting ours is the logout. This never fails.
+    try {
+      await request('POST', '/auth/logout', undefined, token)
+    } catch {}
+  }
+
+  /** The stored session, checked with GET /auth/me: a 401 means it expired. */
+  async function restoreSession () {
+    let saved = null
+    try {
+      saved = JSON.parse(localStorage.getItem(SESSION_KEY) || 'null')
+    } catch {}
+    if (!saved || typeof saved.token !== 'string' || !saved.user || typeof saved.user.id !== 'string') {
+      renderAccount()
+      return
+    }
+    setSession(saved, { fillProfile: el.name.value.trim() === '' })
+    try {
+      const user = await request('GET', '/auth/me', undefined, saved.token)
+      if (session && session.token === saved.token) setSession({ token: saved.token, user }, { fillProfile: false })
+    } catch (err) {
+      if (err.status === 401 && session && session.token === saved.token) {
+        setSession(null, { fillProfile: false })
+        showError(el.loginError, 'Your session has ended; log in again.')
+      }
+      // Anything else (offline, a restart): keep the stored account.
+    }
+  }
+
+  // ---- room list -------------------------------------------------------------
+
+  let roomsRequest = 0
+  let roomsTimer = 0
+  let highlight = null
+  // The password room whose password form is open in the list (a refresh keeps it open).
+  let askingFor = null
+
+  function roomDetails (room) {
+    const parts = []
+    if (room.category) parts.push(room.category)
+    if (room.privacy === 'password') parts.push('password')
+    else if (room.privacy === 'private') parts.push('private')
+    return parts.join(' · ')
+  }
+
+  async function loadRooms () {
+    clearTimeout(roomsTimer)
+    roomsTimer = setTimeout(pollRooms, ROOMS_POLL_MS)
+    const mine = ++roomsRequest
+    const category = el.roomCategory.value
+    try {
+      const list = await request('GET', '/rooms' + (category ? '?category=' + encodeURIComponent(category) : ''))
+      if (mine !== roomsRequest) return
+      showError(el.roomsError, '')
+      renderRooms(Array.isArray(list) ? list : [])
+    } catch (err) {
+      if (mine !== roomsRequest) return
+      showError(el.roomsError, 'Could not load the rooms: ' + err.message)
+    }
+  }
+
+  function pollRooms () {
+    // Only while the list shows, and not under a half-typed password.
+    if (!inLobby() || document.hidden || askingFor !== null) {
+      roomsTimer = setTimeout(pollRooms, ROOMS_POLL_MS)
+      return
+    }
+    loadRooms()
+  }
+
+  function renderRooms (list) {
+    for (const room of list) if (room && typeof room.id === 'string') rooms.set(room.id, room)
+    const items = list.filter((room) => room && typeof room.id === 'string').map(roomItem)
+    el.roomList.replaceChildren(...items)
+    el.roomsEmpty.hidden = items.length > 0
+  }
+
+  function roomItem (room) {
+    const name = typeof room.name === 'string' && room.name ? room.name : room.id
+    const item = make('li', 'room-item')
+    item.dataset.roomId = room.id
+    item.dataset.privacy = room.privacy
+    if (room.id === highlight) item.classList.add('new')
+
+    const open = make('button', 'room-open')
+    open.type = 'button'
+    const text = make('span', 'room-text')
+    const title = make('span', 'room-title')
+    title.append(make('span', 'room-name', name))
+    if (room.privacy === 'password') {
+      const lock = document.createElement('img')
+      lock.className = 'lock'
+      lock.src = '/demo/icons/lock.svg'
+      lock.alt = 'password'
+      lock.title = 'Password room'
+      title.append(lock)
+    }
+    text.append(title)
+    const details = roomDetails(room)
+    if (details) text.append(make('span', 'room-category', details))
+    if (room.description) text.append(make('span', 'room-description', room.description))
+    const count = Number.isInteger(room.onlineCount) ? room.onlineCount : 0
+    const viewers = make('span', 'viewers', `${count} online`)
+    viewers.dataset.count = String(count)
+    viewers.title = 'in the room now'
+    open.append(avatarNode(room.thumbnail_url, name, 'thumb'), text, viewers)
+    open.addEventListener('click', () => pickRoom(room.id))
+    item.append(open)
+
+    if (askingFor === room.id) item.append(passwordForm(room))
+    return item
+  }
+
+  function passwordForm (room) {
+    const form = make('form', 'room-password')
+    form.noValidate = true
+    const input = document.createElement('input')
+    input.type = 'password'
+    input.maxLength = 128
+    input.placeholder = 'Room password'
+    input.setAttribute('aria-label', 'Password for ' + (room.name || room.id))
+    input.autocomplete = 'off'
+    const submit = make('button', 'primary', 'Enter')
+    submit.type = 'submit'
+    const error = make('p', 'error')
+    error.setAttribute('role', 'alert')
+    error.hidden = true
+    form.append(input, submit, error)
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault()
+      if (input.value === '') return showError(error, 'Enter the password.')
+      submit.disabled = true
+      try {
+        await joinRoom(room.id, input.value)
+        askingFor = null
+      } catch (err) {
+        showError(error, err.message)
+        input.select()
+      } finally {
+        submit.disabled = false
+      }
+    })
+    setTimeout(() => input.focus(), 0)
+    return form
+  }
+
+  async function pickRoom (roomId) {
+    const room = rooms.get(roomId)
+    el.room.value = roomId
+    showError(el.joinError, '')
+    if (room && room.privacy === 'password' && !verified.has(roomId)) {
+      askingFor = askingFor === roomId ? null : roomId
+      for (const item of el.roomList.children) {
+        item.querySelector('.room-password')?.remove()
+        if (item.dataset.roomId === askingFor) item.append(passwordForm(room))
+      }
+      return
+    }
+    askingFor = null
+    try {
+      await joinRoom(roomId)
+    } catch (err) {
+      // The name (or avatar) is what is missing: say so next to it.
+      showError(el.joinError, err.message)
+      if (el.name.value.trim() === '') el.name.focus()
+      el.joinForm.scrollIntoView({ block: 'nearest' })
+    }
+  }
+
+  // ---- create a room ---------------------------------------------------------
+
+  let thumbnail = null // the downscaled image, a data:image/jpeg URL
+
+  function base64Bytes (dataUrl) {
+    const base64 = dataUrl.slice(dataUrl.indexOf(',') + 1)
+    return Math.floor(base64.length * 3 / 4) - (base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0)
+  }
+
+  /**
+   * The chosen image, at most THUMB_MAX_PX a side, as a JPEG data URL. createImageBitmap
+   * decodes the file without an <img>: the page's CSP has no data: or blob: images, and
+   * the canvas itself is the preview.
+   */
+  async function downscale (file) {
+    const bitmap = await createImageBitmap(file)
+    const scale = Math.min(1, THUMB_MAX_PX / Math.max(bitmap.width, bitmap.height))
+    const width = Math.max(1, Math.round(bitmap.width * scale))
+    const height = Math.max(1, Math.round(bitmap.height * scale))
+    const canvas = el.createCanvas
+    canvas.width = width
+    canvas.height = height
+    const context = canvas.getContext('2d')
+    // JPEG has no transparency: a transparent PNG goes on white, not black.
+    context.fillStyle = '#fff'
+    context.fillRect(0, 0, width, height)
+    context.drawImage(bitmap, 0, 0, width, height)
+    if (bitmap.close) bitmap.close()
+    let quality = 0.85
+    let url = canvas.toDataURL('image/jpeg', quality)
+    while (base64Bytes(url) > THUMB_MAX_BYTES && quality > 0.3) {
+      quality -= 0.15
+      url = canvas.toDataURL('image/jpeg', quality)
+    }
+    if (!url.startsWith('data:image/jpeg;base64,')) throw new Error('this browser cannot make a JPEG')
+    return { url, width, height, bytes: base64Bytes(url) }
+  }
+
+  async function chooseImage () {
+    const file = el.createImage.files && el.createImage.files[0]
+    thumbnail = null
+    el.createPreview.hidden = true
+    showError(el.createError, '')
+    if (!file) return
+    try {
+      const image = await downscale(file)
+      if (el.createImage.files[0] !== file) return // another file was picked meanwhile
+      thumbnail = image.url
+      el.createImageInfo.textContent = `${image.width}×${image.height}, ${Math.ceil(image.bytes / 1024)} KB`
+      el.createPreview.hidden = false
+    } catch (err) {
+      el.createImage.value = ''
+      showError(el.createError, 'That file is not an image this browser can read' + (err && err.message ? ` (${err.message})` : '') + '.')
+    }
+  }
+
+  function clearImage () {
+    el.createImage.value = ''
+    thumbnail = null
+    el.createPreview.hidden = true
+  }
+
+  function showPrivacy () {
+    el.createPasswordLabel.hidden = el.createPrivacy.value !== 'password'
+  }
+
+  async function createRoom (event) {
+    event.preventDefault()
+    const name = el.createName.value.trim()
+    const privacy = el.createPrivacy.value
+    const password = el.createPassword.value
+    showError(el.createDone, '')
+    if (name === '') return showError(el.createError, 'Give the room a name.')
+    if (privacy === 'password' && password.length < 4) return showError(el.createError, 'A room password needs at least 4 characters.')
+    showError(el.createError, '')
+    const body = { name, privacy }
+    if (el.createCategory.value) body.category = el.createCategory.value
+    const description = el.createDescription.value.trim()
+    if (description) body.description = description
+    if (privacy === 'password') body.password = password
+    if (thumbnail) body.thumbnail_url = thumbnail
+    if (session) {
+      const host = { id: session.user.id, username: accountName(session.user).slice(0, 64) }
+      if (httpUrl(session.user.avatar_url)) host.avatar_url = session.user.avatar_url
+      body.host = host
+      body.created_by = session.user.id
+    }
+    el.create.disabled = true
+    try {
+      const room = await request('POST', '/rooms', body, lobbyToken())
+      // Whoever set the password knows it.
+      if (privacy === 'password') verified.add(room.id)
+      rooms.set(room.id, room)
+      highlight = room.id
+      el.createForm.reset()
+      clearImage()
+      showPrivacy()
+      showError(el.createDone, `Created “${room.name}”: pick it in the list to join.`)
+      if (el.roomCategory.value && el.roomCategory.value !== room.category) el.roomCategory.value = ''
+      await loadRooms()
+    } catch (err) {
+      showError(el.createError, 'Could not create the room: ' + err.message)
+    } finally {
+      el.create.disabled = false
+    }
   }
 
   // ---- wiring ----------------------------------------------------------------
@@ -677,8 +1210,11 @@
     el.name.value = params.get('name') || saved.username || ''
     el.room.value = params.get('room') || saved.room || 'lobby'
     el.avatar.value = typeof saved.avatar === 'string' ? saved.avatar : new URL(el.presets.querySelector('button').dataset.avatar, location.href).href
-    el.userId.value = sessionStorage.getItem('parley-demo:user-id') || ''
+    el.userId.value = sessionStorage.getItem(GUEST_ID_KEY) || ''
     markPreset()
+    for (const select of [el.roomCategory, el.createCategory]) {
+      for (const category of CATEGORIES) select.append(new Option(category, category))
+    }
   }
 
   el.presets.addEventListener('click', (event) => {
@@ -686,6 +1222,10 @@
     if (button) choosePreset(button)
   })
   el.avatar.addEventListener('input', markPreset)
+  el.room.addEventListener('input', () => {
+    const room = rooms.get(el.room.value.trim())
+    el.roomPasswordLabel.hidden = !(room && room.privacy === 'password' && !verified.has(room.id))
+  })
   el.joinForm.addEventListener('submit', join)
   el.leave.addEventListener('click', leave)
   el.older.addEventListener('click', loadOlder)
@@ -700,5 +1240,22 @@
     el.text.value = ''
     send(content)
   })
+  el.tabLogin.addEventListener('click', () => showTab('login'))
+  el.tabSignup.addEventListener('click', () => showTab('signup'))
+  el.loginForm.addEventListener('submit', logIn)
+  el.signupForm.addEventListener('submit', signUp)
+  el.logout.addEventListener('click', logOut)
+  el.roomCategory.addEventListener('change', () => {
+    highlight = null
+    loadRooms()
+  })
+  el.roomsRefresh.addEventListener('click', loadRooms)
+  el.createPrivacy.addEventListener('change', showPrivacy)
+  el.createImage.addEventListener('change', chooseImage)
+  el.createImageClear.addEventListener('click', clearImage)
+  el.createForm.addEventListener('submit', createRoom)
+  document.addEventListener('visibilitychange', () => !document.hidden && inLobby() && askingFor === null && loadRooms())
   prefill()
+  restoreSession()
+  loadRooms()
 })()

@@ -22,6 +22,7 @@ import roomRoutes from '../routes/rooms'
 import messageRoutes from '../routes/messages'
 import userRoutes from '../routes/users'
 import authRoutes from '../routes/auth'
+import dmRoutes from '../routes/dm'
 import wsRoutes from '../routes/ws'
 import docsRoutes from '../routes/docs'
 import metricsRoutes from '../routes/metrics'
@@ -48,6 +49,7 @@ export const parley = fp<{ config: Config }>(async function parley (fastify, { c
   await fastify.register(messageRoutes)
   await fastify.register(userRoutes)
   await fastify.register(authRoutes)
+  await fastify.register(dmRoutes)
   await fastify.register(wsRoutes)
   await fastify.register(docsRoutes)
   await fastify.register(metricsRoutes)

@@ -139,7 +139,7 @@ function postgresSuite (connectionString: string): void {
     await open(t, schema)
     const { rows } = await admin.query(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name", [schema])
-    t.strictSame(rows.map((r) => r.table_name), ['messages', 'parley_schema_version', 'profiles', 'room_thumbnails', 'rooms', 'settings', 'users'])
+    t.strictSame(rows.map((r) => r.table_name), ['direct_messages', 'dm_hidden', 'messages', 'parley_schema_version', 'profiles', 'room_thumbnails', 'rooms', 'settings', 'users'])
     const versions = await admin.query(`SELECT version FROM ${schema}.parley_schema_version`)
     t.equal(versions.rows.length, SCHEMA_VERSION, 'reopening applies nothing twice')
   })

@@ -66,7 +66,7 @@ t.test('the schema migration records its version and is idempotent on reopen', a
   }
   const db = inspect(t, filename)
   t.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'user_version is unchanged by reopening')
-  t.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(), ['message_ids', 'messages', 'profiles', 'room_thumbnails', 'rooms', 'settings', 'users'])
+  t.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(), ['direct_messages', 'dm_hidden', 'message_ids', 'messages', 'profiles', 'room_thumbnails', 'rooms', 'settings', 'users'])
 })
 
 t.test('a file db runs in WAL mode', async (t) => {

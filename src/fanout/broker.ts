@@ -5,6 +5,8 @@ export interface Envelope {
   except?: string
   /** Set for chat messages: lets a recovering socket drop what its replay already sent. */
   seq?: number
+  /** Set for direct messages: a socket sends each key once (a live push and an offline one may cross). */
+  key?: string
 }
 
 export type BrokerListener = (envelope: Envelope) => void

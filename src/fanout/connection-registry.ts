@@ -11,7 +11,7 @@ export interface Connection {
   /** The client's address, for the per-address socket cap. */
   address: string
   /** `data` is the broadcast as the registry's `encode` made it; `seq` is set for chat messages (see Envelope). */
-  send (data: Buffer, seq?: number): void
+  send (data: Buffer, seq?: number, key?: string): void
   close (code: number, reason: string): void
 }
 
@@ -28,12 +28,14 @@ interface Room {
  * Room → this instance's sockets. The registry subscribes to the broker for a room
  * while it holds at least one socket there, and delivers what the broker brings.
  */
-export function createConnectionRegistry ({ broker, history, onError = () => {}, metrics, encode = utf8 }: {
+export function createConnectionRegistry ({ broker, history, sequenced = () => true, onError = () => {}, metrics, encode = utf8 }: {
   broker: Broker
   /** Turns a broadcast's text into the bytes every connection sends: once per broadcast. */
   encode?: (text: string) => Buffer
   /** With it, chat messages reach the room in seq order, gaps read from the store. */
   history?: History
+  /** Which rooms carry seq-ordered chat messages (the sequencer's work); default all. */
+  sequenced?: (roomId: string) => boolean
   onError?: (err: unknown) => void
   metrics?: Pick<Metrics, 'delivered' | 'connectionOpened' | 'countConnections'>
 }) {
@@ -55,7 +57,7 @@ export function createConnectionRegistry ({ broker, history, onError = () => {},
       if (except !== undefined && connection.id === except) continue
       // One socket's failure must not cost the rest of the room its delivery.
       try {
-        connection.send(data, envelope.seq)
+        connection.send(data, envelope.seq, envelope.key)
         sent++
       } catch {}
     }
@@ -92,7 +94,7 @@ export function createConnectionRegistry ({ broker, history, onError = () => {},
       let listener: BrokerListener = (envelope) => deliver(roomId, envelope)
       let close = () => {}
       let subscribed: Promise<void>
-      if (history) {
+      if (history && sequenced(roomId)) {
         const sequencer = createRoomSequencer({ roomId, history, deliver: listener, onError })
         listener = sequencer.push
         close = sequencer.close

@@ -9,16 +9,22 @@ export interface RedisBrokerOptions {
   log: { warn (obj: object, msg: string): void, info (obj: object, msg: string): void }
 }
 
-// An envelope on the wire: "<seq>\n<except>\n<data>", cheaper than JSON inside JSON.
-function encode ({ data, except, seq }: Envelope): string {
-  return `${seq ?? ''}\n${except ?? ''}\n${data}`
+// An envelope on the wire: "<seq or k<key>>\n<except>\n<data>", cheaper than JSON inside
+// JSON. A key (direct messages, which have no seq) rides in the seq's place, marked
+// with "k": room envelopes are unchanged, so instances of the previous version
+// (which subscribe to no DM channel) read what they get as before.
+function encode ({ data, except, seq, key }: Envelope): string {
+  return `${seq ?? (key === undefined ? '' : `k${key}`)}\n${except ?? ''}\n${data}`
 }
 
 function decode (text: string): Envelope {
   const a = text.indexOf('\n')
   const b = text.indexOf('\n', a + 1)
   const envelope: Envelope = { data: text.slice(b + 1) }
-  if (a > 0) envelope.seq = Number(text.slice(0, a))
+  if (a > 0) {
+    if (text.charCodeAt(0) === 0x6b) envelope.key = text.slice(1, a)
+    else envelope.seq = Number(text.slice(0, a))
+  }
   if (b > a + 1) envelope.except = text.slice(a + 1, b)
   return envelope
 }

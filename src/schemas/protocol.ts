@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   binary_not_supported: 'A binary frame: frames must be JSON text.',
   rate_limited: 'Over the socket\'s frame or message rate; the frame is dropped. Keep going and the socket is closed with 1008.',
   overloaded: 'More than WS_MAX_PENDING_FRAMES frames from this socket are waiting; the frame is dropped.',
+  invalid_receiver: 'DM socket: a dm_message without a valid receiver_id.',
+  self_message: 'DM socket: a dm_message to oneself.',
   internal_error: 'An unexpected server failure while handling the frame (logged). Retrying may work.'
 } as const
 const errorCodes = Object.keys(ERROR_CODES) as Array<keyof typeof ERROR_CODES>

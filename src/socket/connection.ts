@@ -5,6 +5,8 @@ import { streamOf } from './ws-internals'
 
 // A close handshake that a stalled peer never completes must not hold the socket.
 const CLOSE_TIMEOUT_MS = 2000
+// Keys remembered per socket: more than a connect's offline push can cross with.
+const RECENT_KEYS = 1024
 
 export interface SocketConnectionOptions {
   socket: WebSocket
@@ -17,6 +19,8 @@ export interface SocketConnectionOptions {
   onSlow (): void
   /** A chat message at or below the last seq this socket was sent: refused, never sent. */
   onDuplicate (seq: number, lastSent: number): void
+  /** A keyed frame (a direct message) was sent to this socket for the first time. */
+  onKeySent? (key: string): void
 }
 
 export interface SocketConnection extends Connection {
@@ -48,6 +52,8 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
   // and dropped quietly. Anything else at or below `lastSent` is a bug upstream.
   let replayed = 0
   let lastSent = 0
+  // Keys sent lately (direct messages): a live push and an offline one can cross.
+  const recentKeys = new Set<string>()
 
   function slow (): void {
     cut = true
@@ -60,12 +66,13 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
     roomId: opts.roomId,
     userId: opts.userId,
     address: opts.address,
-    send (data, seq) {
+    send (data, seq, key) {
       if (cut) return
       if (seq !== undefined) {
         if (seq <= replayed) return
         if (seq <= lastSent) return opts.onDuplicate(seq, lastSent)
       }
+      if (key !== undefined && recentKeys.has(key)) return
       if (held) {
         heldBytes += data.length
         if (heldBytes > maxBufferedBytes) return slow()
@@ -78,6 +85,11 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
       if (raw.writableLength > maxBufferedBytes) return slow()
       raw.write(data)
       if (seq !== undefined) lastSent = seq
+      if (key !== undefined) {
+        if (recentKeys.size >= RECENT_KEYS) recentKeys.delete(recentKeys.values().next().value as string)
+        recentKeys.add(key)
+        opts.onKeySent?.(key)
+      }
     },
     write (data) {
       if (!cut) socket.send(data)

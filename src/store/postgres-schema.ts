@@ -68,6 +68,35 @@ const MIGRATIONS = [
      room_id text PRIMARY KEY,
      content_type text NOT NULL,
      data bytea NOT NULL
+   );`,
+  // Version 3: direct messages. Ids are UUIDv7 made in order (ids.ts): the id orders a
+  // conversation. Ids are compared and sorted in byte order (COLLATE "C"), like SQLite's
+  // and JavaScript's, whatever the database's collation; so are the indexes on them.
+  `CREATE TABLE direct_messages (
+     id text COLLATE "C" PRIMARY KEY,
+     conversation_id text NOT NULL,
+     sender_id text NOT NULL,
+     receiver_id text NOT NULL,
+     content text NOT NULL,
+     sender_username text NOT NULL,
+     sender_avatar text,
+     created_at timestamptz NOT NULL,
+     client_id text,
+     delivered_at timestamptz,
+     claim_until timestamptz,
+     read_at timestamptz
+   );
+   CREATE INDEX dm_conversation ON direct_messages (conversation_id, id);
+   CREATE INDEX dm_sender ON direct_messages (sender_id, id);
+   CREATE INDEX dm_receiver ON direct_messages (receiver_id, id);
+   CREATE INDEX dm_undelivered ON direct_messages (receiver_id, id) WHERE delivered_at IS NULL;
+   CREATE INDEX dm_unread ON direct_messages (receiver_id, conversation_id) WHERE read_at IS NULL;
+   CREATE UNIQUE INDEX dm_client_id ON direct_messages (sender_id, client_id) WHERE client_id IS NOT NULL;
+   CREATE TABLE dm_hidden (
+     user_id text NOT NULL,
+     conversation_id text NOT NULL,
+     through_id text COLLATE "C" NOT NULL,
+     PRIMARY KEY (user_id, conversation_id)
    );`
 ]
 

@@ -1,6 +1,7 @@
 // The PostgreSQL store (pg): the Store contract on a database that several instances share.
 import pg from 'pg'
 import { createPostgresAppender } from './postgres-append'
+import { createPostgresDirect } from './postgres-direct'
 import { migrate, SCHEMA_NAME, transaction } from './postgres-schema'
 import { createPostgresUsers } from './postgres-users'
 
@@ -130,9 +131,11 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
   }
 
   const users = createPostgresUsers(pool)
+  const direct = createPostgresDirect(pool)
 
   return {
     ...users,
+    ...direct,
     async upsertProfile (roomId, userId, values, mode) {
       // A reconnect that brings nothing new (the common case) needs no transaction.
       const seen = await selectProfile(pool, roomId, userId)

@@ -94,6 +94,33 @@ const MIGRATIONS = [
      room_id TEXT PRIMARY KEY,
      content_type TEXT NOT NULL,
      data BLOB NOT NULL
+   ) WITHOUT ROWID;`,
+  // Version 5: direct messages. Ids are UUIDv7 (time-ordered): the id orders a conversation.
+  `CREATE TABLE direct_messages (
+     id TEXT PRIMARY KEY,
+     conversation_id TEXT NOT NULL,
+     sender_id TEXT NOT NULL,
+     receiver_id TEXT NOT NULL,
+     content TEXT NOT NULL,
+     sender_username TEXT NOT NULL,
+     sender_avatar TEXT,
+     created_at TEXT NOT NULL,
+     client_id TEXT,
+     delivered_at TEXT,
+     claim_until INTEGER,
+     read_at TEXT
+   ) WITHOUT ROWID;
+   CREATE INDEX dm_conversation ON direct_messages (conversation_id, id);
+   CREATE INDEX dm_sender ON direct_messages (sender_id, id);
+   CREATE INDEX dm_receiver ON direct_messages (receiver_id, id);
+   CREATE INDEX dm_undelivered ON direct_messages (receiver_id, id) WHERE delivered_at IS NULL;
+   CREATE INDEX dm_unread ON direct_messages (receiver_id, conversation_id) WHERE read_at IS NULL;
+   CREATE UNIQUE INDEX dm_client_id ON direct_messages (sender_id, client_id) WHERE client_id IS NOT NULL;
+   CREATE TABLE dm_hidden (
+     user_id TEXT NOT NULL,
+     conversation_id TEXT NOT NULL,
+     through_id TEXT NOT NULL,
+     PRIMARY KEY (user_id, conversation_id)
    ) WITHOUT ROWID;`
 ]
 

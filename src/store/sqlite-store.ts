@@ -6,6 +6,7 @@ import { messageId, seqInMessageId } from './ids'
 import { migrate } from './sqlite-schema'
 import type { Message } from '../schemas/http'
 import { DEFAULT_USERNAME } from '../chat/text'
+import { createSqliteDirect } from './sqlite-direct'
 import { createSqliteUsers } from './sqlite-users'
 import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Privacy, type Profile, type Room, type Store } from './store'
 
@@ -276,6 +277,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
 
   return {
     ...users,
+    ...createSqliteDirect(db),
     async upsertProfile (roomId, userId, values, mode) {
       const result = upsertProfileTx(roomId, userId, values, mode)
       remember(roomId, userId, result.profile)
