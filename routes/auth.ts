@@ -6,8 +6,7 @@ import { ChatError } from '../src/chat/errors'
 import { ErrorSchema } from '../src/schemas/http'
 import { LoginBodySchema, SessionSchema, SignupBodySchema, UserSchema } from '../src/schemas/users'
 import { SuccessSchema } from '../src/schemas/rooms'
-import { ConflictError } from '../src/store/store'
-import { userWire } from '../src/users/users'
+import { asConflict, userWire } from '../src/users/users'
 
 const auth: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store, accounts } = fastify
@@ -22,14 +21,9 @@ const auth: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const { username, email, password } = request.body
-    try {
-      const user = await store.createUser({ id: randomUUID(), username, email: email.trim(), passwordHash: await hashPassword(password) })
-      request.log.info({ userId: user.id }, 'account created')
-      return { user: userWire(user, { owner: true }), token: accounts.sign(user.id) }
-    } catch (err) {
-      if (err instanceof ConflictError) throw new ChatError(`${err.field}_taken`, err.message, 409)
-      throw err
-    }
+    const user = await store.createUser({ id: randomUUID(), username, email: email.trim(), passwordHash: await hashPassword(password) }).catch(asConflict)
+    request.log.info({ userId: user.id }, 'account created')
+    return { user: userWire(user, { owner: true }), token: accounts.sign(user.id) }
   })
 
   fastify.post('/auth/login', {

@@ -7,7 +7,7 @@ import { cleanUsername } from '../src/chat/text'
 import { ErrorSchema } from '../src/schemas/http'
 import { GuestBodySchema, ProfileBodySchema, ProfileReplySchema, SearchQuerySchema, UserParamsSchema, UserSchema } from '../src/schemas/users'
 import { ConflictError } from '../src/store/store'
-import { profilePatch, userWire } from '../src/users/users'
+import { asConflict, profilePatch, userWire } from '../src/users/users'
 
 const SEARCH_LIMIT = 20
 
@@ -72,14 +72,9 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     // In open mode a guest needs no token; an account always does. With AUTH_SECRET, everyone.
     if (user.account) accounts.requireOwner(request, userId)
     else authorize(request, userId)
-    try {
-      const updated = await store.updateUser(userId, profilePatch(request.body, user))
-      if (!updated) throw new ChatError('unknown_user', `user ${userId} has never been seen`, 404)
-      return { success: true as const, user: userWire(updated, { owner: true }) }
-    } catch (err) {
-      if (err instanceof ConflictError) throw new ChatError(`${err.field}_taken`, err.message, 409)
-      throw err
-    }
+    const updated = await store.updateUser(userId, profilePatch(request.body, user)).catch(asConflict)
+    if (!updated) throw new ChatError('unknown_user', `user ${userId} has never been seen`, 404)
+    return { success: true as const, user: userWire(updated, { owner: true }) }
   })
 }
 

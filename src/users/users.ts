@@ -2,7 +2,7 @@
 import { ChatError } from '../chat/errors'
 import { isStorableText } from '../chat/text'
 import { PROFILE_TEXT_FIELDS, PROFILE_URL_FIELDS, type ProfileBody, type UserWire } from '../schemas/users'
-import type { User, UserPatch } from '../store/store'
+import { ConflictError, type User, type UserPatch } from '../store/store'
 
 /** A user as GET /users/{id} answers: null, never a placeholder, for what is missing. */
 export function userWire (user: User, { owner }: { owner: boolean }): UserWire {
@@ -63,4 +63,10 @@ export function profilePatch (body: ProfileBody, user: User): UserPatch {
   }
   if (Object.keys(fields).length > 0) patch.fields = fields
   return patch
+}
+
+/** A store's ConflictError as the 409 a client reads (`username_taken`, `email_taken`); anything else rethrown. */
+export function asConflict (err: unknown): never {
+  if (err instanceof ConflictError) throw new ChatError(`${err.field}_taken`, err.message, 409)
+  throw err
 }
