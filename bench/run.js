@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 'use strict'
-// npm run bench [-- --quick] [-- --profile] [-- --only fanout,rest,history,capacity,pg]
+// npm run bench [-- --quick] [-- --profile] [-- --only fanout,dm,rest,history,capacity,pg]
 //               [-- --no-build] [-- --steps 10000,20000] [-- --sockets 10000] [-- --gen-procs 1]
 //               [-- --pg postgres://…] [-- --redis redis://…]   (or BENCH_DATABASE_URL, BENCH_REDIS_URL)
+//               [-- --dm-rates 2000,5000] [-- --dm-pairs 50]
 //
 // Builds Parley, then measures it against floors in one invocation, on 127.0.0.1 only:
 //   fan-out   Parley vs bench/floor-ws.js (plain ws, no store), stepped offered rate
+//   dm        direct messages vs room messages on one Parley (SQLite): N DM pairs vs N rooms
+//             of 2, same offered message rate, DM/room ratios (bench/dm-client.js)
 //   REST      Parley vs bench/floor-fastify.js (bare Fastify + the same SQLite work)
 //   history   Parley's newest page in rooms of 100, 100k, 1M messages
 //   capacity  10k idle sockets: RSS per socket, connect rate (Parley vs floor-ws)
@@ -37,7 +40,7 @@ const option = (name) => {
 }
 const QUICK = flag('quick')
 const PROFILE = flag('profile')
-const ONLY = new Set((option('only') || (PROFILE ? 'fanout' : 'fanout,rest,history,capacity,pg')).split(','))
+const ONLY = new Set((option('only') || (PROFILE ? 'fanout' : 'fanout,dm,rest,history,capacity,pg')).split(','))
 const PG_URL = option('pg') || process.env.BENCH_DATABASE_URL || ''
 const REDIS_URL = option('redis') || process.env.BENCH_REDIS_URL || ''
 
@@ -67,6 +70,24 @@ const CONFIG = {
     genProcs: Number(option('gen-procs') || 1),
     retries: 1,
     budgetMs: PROFILE ? 120_000 : QUICK ? 75_000 : 360_000
+  },
+  // DMs vs room messages (bench/dm-client.js): one Parley on SQLite, `pairs` DM pairs
+  // (a sender and a receiver DM socket each) and as many rooms of 2, loaded one at a time
+  // at the same offered message rate. The whole phase is bounded by budgetMs.
+  dm: {
+    pairs: Number(option('dm-pairs') || 50),
+    // Offered messages per second, in total over the senders.
+    rates: option('dm-rates') ? option('dm-rates').split(',').map(Number) : [2000, 5000],
+    // A full run measures the first rate a second time (the order reversed) if the budget allows.
+    repeatFirst: !QUICK,
+    contentBytes: 48,
+    warmupMs: QUICK ? 500 : 1000,
+    measureMs: QUICK ? 2000 : 6000,
+    drainMs: QUICK ? 1000 : 2000,
+    quietMs: QUICK ? 1000 : 3000,
+    minDelivered: 0.999,
+    budgetP99Ms: 50,
+    budgetMs: QUICK ? 20_000 : 60_000
   },
   rest: {
     connections: 10,
@@ -509,6 +530,154 @@ async function fanoutStep (servers, gens, rate, stepId, { timing = {}, services 
   }
 }
 
+// ---------------------------------------------------------------- DMs vs room messages
+
+/**
+ * One offered message rate on one arrangement ('dm' or 'room') of bench/dm-client.js.
+ * Server CPU is read from /proc over the generator's window (measured + drain), as in
+ * fanoutStep; figures per message are per delivered message.
+ */
+async function dmStep (server, gen, kind, rate, stepId, drainMs) {
+  const cfg = CONFIG.dm
+  const pid = server.pid
+  gen.send({ cmd: 'step', step: stepId, kind, msgRate: rate, warmupMs: cfg.warmupMs, measureMs: cfg.measureMs, drainMs })
+  const timeout = cfg.warmupMs + cfg.measureMs + drainMs + 20_000
+  await gen.next((m) => m.ev === 'window-start', timeout)
+  const split0 = lib.cpuSplit(pid)
+  const io0 = lib.syscalls(pid)
+  const busy0 = lib.machineBusyMs()
+  const self0 = process.cpuUsage()
+  const t0 = performance.now()
+  await gen.next((m) => m.ev === 'drained', timeout)
+  const split1 = lib.cpuSplit(pid)
+  const io1 = lib.syscalls(pid)
+  const busy1 = lib.machineBusyMs()
+  const self = process.cpuUsage(self0)
+  const t1 = performance.now()
+  const rss = rssBytes(pid)
+  const r = await gen.next((m) => m.ev === 'result', 20_000)
+
+  const histOf = (pairs) => {
+    const h = new Uint32Array(lib.HIST_SIZE)
+    for (let i = 0; i < pairs.length; i += 2) h[pairs[i]] += pairs[i + 1]
+    return h
+  }
+  const hist = histOf(r.hist)
+  const storeHist = histOf(r.storeHist)
+  const serverCpuMs = (split1.user + split1.sys) - (split0.user + split0.sys)
+  const genCpuMs = r.genCpuMs
+  const seconds = cfg.measureMs / 1000
+  const per = (v) => (r.delivered ? v / r.delivered : NaN)
+  const deliveredRatio = r.sentMeasured ? r.delivered / r.sentMeasured : 0
+  const p99 = lib.histPercentile(hist, r.delivered, 99)
+  return {
+    kind,
+    offeredRate: rate,
+    sentMeasured: r.sentMeasured,
+    stored: r.stored,
+    delivered: r.delivered,
+    storedPerSec: r.stored / seconds,
+    deliveredPerSec: r.delivered / seconds,
+    storedRatio: r.sentMeasured ? r.stored / r.sentMeasured : 0,
+    deliveredRatio,
+    // Send → receipt by the receiver socket.
+    p50Ms: lib.histPercentile(hist, r.delivered, 50),
+    p99Ms: p99,
+    maxMs: r.latMax,
+    meanMs: r.delivered ? r.latSum / r.delivered : NaN,
+    // Send → the sender's confirmation (dm_sent, or the room's echo): stored.
+    storedP50Ms: lib.histPercentile(storeHist, r.stored, 50),
+    storedP99Ms: lib.histPercentile(storeHist, r.stored, 99),
+    storedMaxMs: r.storeLatMax,
+    serverCpuMs,
+    serverWindowMs: t1 - t0,
+    serverCores: serverCpuMs / (t1 - t0),
+    serverCpuUsPerMessage: per(serverCpuMs * 1000),
+    serverUserUsPerMessage: per((split1.user - split0.user) * 1000),
+    serverSysUsPerMessage: per((split1.sys - split0.sys) * 1000),
+    serverWriteSyscallsPerMessage: per(io1.w - io0.w),
+    rssMB: rss / 1048576,
+    genCores: genCpuMs / r.genWallMs,
+    genSendLagMaxMs: r.sendLagMaxMs,
+    otherCores: Math.max(0, (busy1 - busy0) - serverCpuMs - genCpuMs - (self.user + self.system) / 1000) / (t1 - t0),
+    drainMs: r.drainMs,
+    errorFrames: r.errorFrames,
+    errorCodes: r.errorCodes,
+    otherFrames: r.otherFrames,
+    binaryFrames: r.binaryFrames,
+    stale: r.stale,
+    closes: r.closes,
+    holds: deliveredRatio >= cfg.minDelivered && p99 <= cfg.budgetP99Ms
+  }
+}
+
+function logDmStep (s, suffix = '') {
+  console.log(`  ${s.kind.padEnd(5)} offered ${fmt(s.offeredRate).padStart(6)} msg/s: stored ${fmt(s.storedPerSec)}/s, delivered ${s.deliveredRatio.toFixed(4)} ` +
+    `(${fmt(s.deliveredPerSec)}/s), p50 ${fmt(s.p50Ms)} p99 ${fmt(s.p99Ms)} max ${fmt(s.maxMs, 1)} ms, stored p99 ${fmt(s.storedP99Ms)} ms, ` +
+    `server ${fmt(s.serverCpuUsPerMessage, 1)} µs/msg (${fmt(s.serverCores)} cores), generator ${fmt(s.genCores)} cores, ` +
+    `others ${fmt(s.otherCores)} cores${s.holds ? '' : '  ✗'}` +
+    (s.errorFrames ? `, error frames ${JSON.stringify(s.errorCodes)}` : '') +
+    (Object.keys(s.closes).length ? `, closes ${JSON.stringify(s.closes)}` : '') + suffix)
+}
+
+/**
+ * One Parley (SQLite), one generator holding both arrangements; each rate is a pair of
+ * steps, DM and room, their order alternating from one pair to the next. A full run adds
+ * a second pair at the first rate when the budget allows. Bounded: a step starts only if
+ * it fits in what is left of budgetMs (teardown included), and its drain is cut to fit.
+ */
+async function dmRun () {
+  const cfg = CONFIG.dm
+  const t0 = performance.now()
+  const left = () => cfg.budgetMs - (performance.now() - t0)
+  const teardownMs = 2000
+  const out = { pairs: cfg.pairs, rates: cfg.rates, measureMs: cfg.measureMs, steps: [], notes: [] }
+  out.ambientCores = await waitForQuiet('dm', cfg.quietMs)
+  const server = await startParley({ label: 'parley-dm' })
+  out.serverPid = server.pid
+  const gen = lib.startWorker('dm-client.js', [String(CONFIG.deadlineMs)])
+  try {
+    gen.send({ cmd: 'init', wsUrl: server.wsUrl, pairs: cfg.pairs, contentBytes: cfg.contentBytes, concurrency: 50, userPrefix: 'b' })
+    const ready = await gen.next((m) => m.ev === 'ready', 30_000)
+    out.connect = ready
+    if (ready.failed > 0) throw new Error(`dm: ${ready.failed} sockets failed to connect: ${ready.failures.join('; ')}`)
+    // Registration (profile upsert, registry, presence) happens just after each upgrade.
+    await sleep(300)
+    await quiesce(server.pid, 1000)
+
+    const pairs = cfg.rates.map((rate, i) => ({ rate, order: i % 2 ? ['room', 'dm'] : ['dm', 'room'] }))
+    if (cfg.repeatFirst && cfg.rates.length) pairs.push({ rate: cfg.rates[0], order: ['room', 'dm'], repeat: true })
+    const window = cfg.warmupMs + cfg.measureMs
+    let stepId = 0
+    for (const pair of pairs) {
+      // The repeat is optional: run it only if both steps fit with a typical drain.
+      if (pair.repeat && left() < 2 * (window + 700) + teardownMs) {
+        out.notes.push(`  dm: the repeat pair at ${fmt(pair.rate)}/s skipped (${(left() / 1000).toFixed(1)} s of the ${cfg.budgetMs / 1000} s budget left)`)
+        break
+      }
+      for (const kind of pair.order) {
+        if (left() < window + 300 + teardownMs) {
+          out.notes.push(`  dm: ${kind} at ${fmt(pair.rate)}/s skipped: the ${cfg.budgetMs / 1000} s budget is spent`)
+          continue
+        }
+        const drainMs = Math.max(300, Math.min(cfg.drainMs, left() - window - teardownMs))
+        const step = await dmStep(server, gen, kind, pair.rate, ++stepId, drainMs)
+        step.repeat = !!pair.repeat
+        out.steps.push(step)
+        logDmStep(step, pair.repeat ? ' (repeat)' : '')
+        await quiesce(server.pid, Math.max(0, Math.min(1000, left() - teardownMs - window)))
+      }
+    }
+  } finally {
+    await gen.exit()
+    out.exit = await server.stop()
+    out.durationS = (performance.now() - t0) / 1000
+  }
+  for (const line of out.notes) console.log(line)
+  console.log(`  dm phase: ${out.durationS.toFixed(1)} s (budget ${cfg.budgetMs / 1000} s)`)
+  return out
+}
+
 // ---------------------------------------------------------------- REST
 
 async function restPrepare (kind, server, cfg = CONFIG.rest) {
@@ -748,6 +917,57 @@ function targetPairs (fanout) {
 }
 const verdict = (ok) => (ok === null ? '' : ok ? 'pass' : 'FAIL')
 
+/** DM and room figures side by side per offered rate: medians of the steps at that rate, and DM/room. */
+function dmReport (dm) {
+  const cfg = CONFIG.dm
+  const rates = [...new Set(dm.steps.map((s) => s.offeredRate))]
+  const of = (kind, rate) => dm.steps.filter((s) => s.kind === kind && s.offeredRate === rate)
+  const headers = ['Figure']
+  for (const rate of rates) {
+    const n = Math.max(of('dm', rate).length, of('room', rate).length)
+    const runs = n > 1 ? ` (median of ${n})` : ''
+    headers.push(`DM ${fmt(rate)}/s${runs}`, `room ${fmt(rate)}/s${runs}`, 'DM/room')
+  }
+  const row = (name, key, digits = 2) => {
+    const cells = [name]
+    for (const rate of rates) {
+      const d = median(of('dm', rate).map((s) => s[key]))
+      const r = median(of('room', rate).map((s) => s[key]))
+      cells.push(fmt(d, digits), fmt(r, digits), fmt(ratio(d, r), 3))
+    }
+    return cells
+  }
+  const rows = [
+    row('stored (msg/s)', 'storedPerSec', 0),
+    row('delivered to the receiver (msg/s)', 'deliveredPerSec', 0),
+    row('delivered fraction', 'deliveredRatio', 4),
+    row('latency send → receipt p50 (ms)', 'p50Ms', 2),
+    row('latency send → receipt p99 (ms)', 'p99Ms', 2),
+    row('latency send → receipt max (ms)', 'maxMs', 1),
+    row('send → stored (dm_sent / echo) p99 (ms)', 'storedP99Ms', 2),
+    row('server CPU per message (µs)', 'serverCpuUsPerMessage', 1),
+    row('  of which user (µs)', 'serverUserUsPerMessage', 1),
+    row('  of which kernel (µs)', 'serverSysUsPerMessage', 1),
+    row('  write syscalls per message', 'serverWriteSyscallsPerMessage', 2),
+    row('server CPU (cores)', 'serverCores', 2),
+    row('server RSS (MB)', 'rssMB', 1),
+    row('generator CPU (cores)', 'genCores', 2),
+    row('other processes (cores)', 'otherCores', 2)
+  ]
+  const cells = ['holds (delivered ≥ 0.999, p99 ≤ 50 ms) / error frames']
+  for (const rate of rates) {
+    const show = (list) => `${list.map((s) => (s.holds ? 'yes' : 'no')).join(',') || '—'} / ${list.reduce((a, s) => a + s.errorFrames, 0)}`
+    cells.push(show(of('dm', rate)), show(of('room', rate)), '')
+  }
+  rows.push(cells)
+  return {
+    title: `DMs vs room messages: ${cfg.pairs} DM pairs (a sender and a receiver DM socket each) vs ${cfg.pairs} rooms of 2 ` +
+      `(one sender, one receiver), same offered message rate, one Parley on SQLite, ${cfg.measureMs / 1000} s windows`,
+    headers,
+    rows
+  }
+}
+
 function report (results) {
   const t = CONFIG.targets
   const sections = []
@@ -808,6 +1028,8 @@ function report (results) {
       rows: steps
     })
   }
+
+  if (results.dm && results.dm.steps) sections.push(dmReport(results.dm))
 
   if (results.rest) {
     const p = results.rest.parley
@@ -923,6 +1145,12 @@ async function main () {
       `steps ${CONFIG.fanout.steps.map((s) => fmt(s)).join(', ')} deliveries/s, ${CONFIG.fanout.measureMs / 1000} s measured each`)
     results.fanout = await fanoutRun()
   }
+  if (ONLY.has('dm')) {
+    const d = CONFIG.dm
+    console.log(`\n== DMs vs room messages: ${d.pairs} DM pairs vs ${d.pairs} rooms of 2, offered ${d.rates.map((r) => fmt(r)).join(', ')} msg/s, ` +
+      `${d.measureMs / 1000} s measured each, bounded to ${d.budgetMs / 1000} s`)
+    results.dm = await dmRun()
+  }
   if (ONLY.has('rest')) {
     console.log('\n== REST: POST a message, GET a page of 100 (autocannon)')
     results.rest = await restRun()
@@ -981,6 +1209,17 @@ function finish (results, started, code) {
       console.log(`CPU used by other processes during the fan-out steps: mean ${fmt(results.noise.fanoutOtherCoresMean)} cores, ` +
         `max ${fmt(results.noise.fanoutOtherCoresMax)} cores, of ${results.machine.nproc}` +
         (results.noise.fanoutOtherCoresMean > 0.25 ? ' (a busy machine: treat latencies and ceilings as noisy)' : ''))
+    }
+    if (results.dm && results.dm.steps && results.dm.steps.length) {
+      const others = results.dm.steps.map((st) => st.otherCores)
+      results.noise = {
+        ...results.noise,
+        dmOtherCoresMean: others.reduce((a, b) => a + b, 0) / others.length,
+        dmOtherCoresMax: Math.max(...others)
+      }
+      console.log(`CPU used by other processes during the DM steps: mean ${fmt(results.noise.dmOtherCoresMean)} cores, ` +
+        `max ${fmt(results.noise.dmOtherCoresMax)} cores, of ${results.machine.nproc}` +
+        (results.noise.dmOtherCoresMean > 0.25 ? ' (a busy machine: treat latencies and ratios as noisy)' : ''))
     }
   } catch (err) {
     console.error(`report failed: ${err.stack}`)
