@@ -58,7 +58,7 @@ export const VARIABLES = {
   wsFrameRate: env('WS_FRAME_RATE', Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 30, description: 'Frames of any kind per second per socket.' })),
   wsFrameBurst: env('WS_FRAME_BURST', int(1, 1_000_000, 60, 'Frames a socket may send in a burst above WS_FRAME_RATE.')),
   wsAbuseLimit: env('WS_ABUSE_LIMIT', int(1, 1_000_000, 30, 'Rate-limit refusals (refilled at this many per 10 s) before the socket is closed with 1008.')),
-  wsMaxPendingFrames: env('WS_MAX_PENDING_FRAMES', int(1, 100_000, 64, 'Frames of one socket waiting to be handled; more are refused with `overloaded`.')),
+  wsMaxPendingFrames: env('WS_MAX_PENDING_FRAMES', int(1, 100_000, 64, 'Frames of one socket waiting to be handled (commits in flight included); more are refused with `overloaded`. Raise it with WS_MESSAGE_RATE: at 250 messages/s, 64 frames are 256 ms of a stalled database.')),
   maxSocketsPerRoom: env('MAX_SOCKETS_PER_ROOM', int(1, 1_000_000, 1000, 'Sockets per room on one instance; more get close 1013.')),
   maxSocketsPerIp: env('MAX_SOCKETS_PER_IP', int(1, 1_000_000, 100, 'Sockets per client address on one instance; more get close 1008.')),
   rateLimitMax: env('RATE_LIMIT_MAX', int(1, 100_000_000, 600, 'REST requests per client address per window; more get 429.')),
