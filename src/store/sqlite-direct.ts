@@ -18,7 +18,8 @@ interface Row {
 
 const COLUMNS = 'id, conversation_id, sender_id, receiver_id, content, sender_username, sender_avatar, created_at, client_id, read_at'
 
-export function createSqliteDirect (db: Database.Database): DirectMessageStore {
+/** `write` runs a plain function inside the store's next group commit. */
+export function createSqliteDirect (db: Database.Database, write: <T> (run: () => T) => Promise<T>): DirectMessageStore {
   const nextId = createOrderedIds()
   const insert = db.prepare(`INSERT INTO direct_messages (${COLUMNS}) VALUES (@id, @conversation_id, @sender_id, @receiver_id, @content, @sender_username, @sender_avatar, @created_at, @client_id, NULL)`)
   const byClientId = db.prepare<[string, string], Row>(`SELECT ${COLUMNS} FROM direct_messages WHERE sender_id = ? AND client_id = ?`)
@@ -46,7 +47,7 @@ export function createSqliteDirect (db: Database.Database): DirectMessageStore {
   const newest = db.prepare<[string], { id: string }>('SELECT MAX(id) AS id FROM direct_messages WHERE conversation_id = ?')
   const hide = db.prepare('INSERT INTO dm_hidden (user_id, conversation_id, through_id) VALUES (?, ?, ?) ON CONFLICT (user_id, conversation_id) DO UPDATE SET through_id = excluded.through_id')
 
-  const append = db.transaction((message: Parameters<DirectMessageStore['appendDirect']>[0]) => {
+  const append = (message: Parameters<DirectMessageStore['appendDirect']>[0]) => {
     if (message.clientId !== undefined) {
       const stored = byClientId.get(message.senderId, message.clientId)
       if (stored) return { message: fromRow(stored), created: false }
@@ -65,7 +66,7 @@ export function createSqliteDirect (db: Database.Database): DirectMessageStore {
     }
     insert.run(row)
     return { message: fromRow(row), created: true }
-  })
+  }
 
   const claimTx = db.transaction((userId: string, leaseMs: number, limit: number) => {
     const now = Date.now()
@@ -74,23 +75,23 @@ export function createSqliteDirect (db: Database.Database): DirectMessageStore {
     return rows.map(fromRow)
   })
 
-  const markTx = db.transaction((ids: string[]) => {
+  const mark = (ids: string[]) => {
     const now = new Date().toISOString()
     for (const id of ids) delivered.run(now, id)
-  })
+  }
 
   const hiddenFor = (userId: string | undefined, conversationId: string) =>
     userId === undefined ? '' : hiddenThrough.get(userId, conversationId)?.through_id ?? ''
 
   return {
     async appendDirect (message) {
-      return append(message)
+      return write(() => append(message))
     },
     async claimUndelivered (userId, leaseMs, limit) {
       return claimTx(userId, leaseMs, limit)
     },
     async markDelivered (ids) {
-      if (ids.length > 0) markTx(ids)
+      if (ids.length > 0) await write(() => mark(ids))
     },
     async directPage (conversationId, { limit, beforeId, viewerId }) {
       const rows = before.all(conversationId, hiddenFor(viewerId, conversationId), beforeId ?? '\uffff', limit)

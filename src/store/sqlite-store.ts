@@ -190,16 +190,14 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     return { profile, created: !current }
   })
 
-  // Group commit: the appends asked for during one turn of the event loop share one
-  // transaction (one WAL commit) and are all resolved after it, so nothing is
-  // acknowledged before it is durable, and a burst pays one commit instead of many.
-  type Pending = { message: NewMessage, once: boolean, resolve (value: { message: Message, created: boolean }): void, reject (err: unknown): void }
+  // Group commit: the writes asked for during one turn of the event loop (appends,
+  // direct messages, delivery marks) share one transaction (one WAL commit) and are
+  // all resolved after it, so nothing is acknowledged before it is durable, and a
+  // burst pays one commit instead of many.
+  type Pending = { run (): unknown, resolve (value: unknown): void, reject (err: unknown): void }
   let pending: Pending[] = []
-  const runOne = (item: Pending) => item.once
-    ? appendOnceRow(item.message as NewMessage & { clientId: string })
-    : { message: appendRow(item.message), created: true }
-  const commitBatch = db.transaction((items: Pending[]) => items.map(runOne))
-  const commitOne = db.transaction(runOne)
+  const commitBatch = db.transaction((items: Pending[]) => items.map((item) => item.run()))
+  const commitOne = db.transaction((item: Pending) => item.run())
 
   function flush (): void {
     const items = pending
@@ -209,7 +207,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
       for (const item of items) item.reject(new Error('the store is closed'))
       return
     }
-    let results: Array<{ message: Message, created: boolean }>
+    let results: unknown[]
     try {
       results = commitBatch(items)
     } catch {
@@ -237,10 +235,11 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     else setTimeout(flush, wait)
   }
 
-  function enqueue (message: NewMessage, once: boolean): Promise<{ message: Message, created: boolean }> {
-    return new Promise((resolve, reject) => {
+  /** Runs `run` inside the next group commit: a plain function, no transaction of its own. */
+  function write<T> (run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       if (pending.length === 0) scheduleFlush()
-      pending.push({ message, once, resolve, reject })
+      pending.push({ run, resolve: resolve as (value: unknown) => void, reject })
     })
   }
 
@@ -277,7 +276,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
 
   return {
     ...users,
-    ...createSqliteDirect(db),
+    ...createSqliteDirect(db, write),
     async upsertProfile (roomId, userId, values, mode) {
       const result = upsertProfileTx(roomId, userId, values, mode)
       remember(roomId, userId, result.profile)
@@ -331,10 +330,10 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
       return row && { contentType: row.content_type, data: row.data }
     },
     async append (message) {
-      return (await enqueue(message, false)).message
+      return write(() => appendRow(message))
     },
     async appendOnce (message) {
-      return enqueue(message, true)
+      return write(() => appendOnceRow(message))
     },
     async latest (roomId, limit) {
       return readPage(roomId, { limit })
