@@ -7,6 +7,7 @@ import { displayName, isStorableText } from '../src/chat/text'
 import type { FastifyRequest } from 'fastify'
 import { hashPassword, verifyPassword } from '../src/accounts/passwords'
 import { roomWire } from '../src/rooms/rooms'
+import { nameFor } from '../src/users/users'
 import { parseThumbnail, thumbnailPath } from '../src/rooms/thumbnail'
 import { ErrorSchema, JoinBodySchema, JoinReplySchema, MemberSchema, RoomParamsSchema } from '../src/schemas/http'
 import {
@@ -39,7 +40,8 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
       throw new ChatError('invalid_username', 'username must be valid Unicode text without NUL characters')
     }
     // An explicit join sets the profile, but only with real values: a reconnect never blanks a profile.
-    const { created } = await store.upsertProfile(roomId, userId, { username: username?.trim(), avatarUrl }, 'set')
+    const name = nameFor(await store.getUser(userId), username?.trim() || undefined)
+    const { created } = await store.upsertProfile(roomId, userId, { username: name, avatarUrl }, 'set')
     request.log.info({ roomId, userId, created }, 'user joined room')
     return { status: 'success' as const, room_id: roomId, user_id: userId }
   })

@@ -131,6 +131,21 @@ for (const { name, config } of stores) {
       t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: 'Bearer expired-or-junk' } })).statusCode, 200, 'logout never fails')
     })
 
+    t.test('after a rename, the login name the client keeps sending stands for the display name (join, socket, messages)', async (t) => {
+      const { app, base, wsBase } = await listen(t, config(t))
+      const { user, token } = await signup(app, 'ivy')
+      await app.inject({ method: 'PUT', url: `/users/${user.id}/profile`, headers: { authorization: `Bearer ${token}` }, payload: { display_name: 'Ivy R.', username: 'Ivy R.' } })
+      // As the current client does after logging in again: its stored name is the login name.
+      await fetch(`${base}/rooms/r1/join`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user_id: user.id, username: 'ivy' }) })
+      const socket = await connect(t, `${wsBase}/ws/r1/${user.id}?username=ivy`)
+      await socket.settle()
+      socket.send({ content: 'hello', username: 'ivy' })
+      t.match(await socket.ofType('message'), { username: 'Ivy R.' }, 'the message carries the display name')
+      socket.send({ content: 'as someone', username: 'Pseudonym' })
+      t.match(await socket.next((f) => f.type === 'message' && f.content === 'as someone'), { username: 'Pseudonym' }, 'another name given applies to that message, as before')
+      t.match(await app.store.getProfile('r1', user.id), { username: 'Ivy R.' }, 'the join did not put the login name back')
+    })
+
     t.test('signup refuses taken names (case-insensitive) and emails with 409, bad input with 400; nothing stored', async (t) => {
       const app = await build(t, config(t))
       await signup(app, 'frank', 'frank@example.com')

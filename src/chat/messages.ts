@@ -2,11 +2,11 @@
 import type { Broker } from '../fanout/broker'
 import type { Metrics } from '../ops/metrics'
 import type { Message } from '../schemas/http'
-import type { NewMessage, RoomStore } from '../store/store'
+import type { NewMessage, Store } from '../store/store'
 import { checkContent, cleanAvatar, cleanUsername } from './text'
 
 export interface ChatDeps {
-  store: RoomStore
+  store: Store
   broker: Broker
   maxContentLength: number
   metrics?: Pick<Metrics, 'messageStored'>

@@ -7,7 +7,8 @@ import type { ConnectionRegistry } from '../fanout/connection-registry'
 import { presenceMember, publishPresence, snapshotFrame } from '../fanout/presence'
 import type { PresenceTracker } from '../fanout/presence-tracker'
 import type { Metrics } from '../ops/metrics'
-import type { Profile } from '../store/store'
+import type { Profile, User } from '../store/store'
+import { nameFor } from '../users/users'
 import { CLOSES } from './close-codes'
 import { createSocketConnection, type SocketConnection } from './connection'
 import type { SocketQuery } from './query'
@@ -37,6 +38,8 @@ interface Socket {
   connection: SocketConnection
   /** Writes a frame to this socket only, past a recovery hold. */
   write (frame: object): void
+  /** The user behind the socket, read at registration (frames wait for it). */
+  account?: User
 }
 
 /**
@@ -52,6 +55,7 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
   const firstForUser = deps.registry.socketsOf(request.roomId, request.userId) === 0
   const ready = register(ctx, firstForUser)
   const session = createSocketSession({
+    nameFor: (given) => nameFor(ctx.account, given),
     deps: deps.chat,
     limits: deps.config,
     roomId: request.roomId,
@@ -107,12 +111,13 @@ function connect (socket: WebSocket, request: SocketRequest, deps: SocketHandler
 /** Profile (a socket's query values only fill what is missing) and registry, then snapshot, replay, presence. */
 async function register (ctx: Socket, firstForUser: boolean): Promise<void> {
   const { request, deps, log } = ctx
+  const user = deps.chat.store.getUser(request.userId).then((found) => { ctx.account = found })
   const registered = deps.chat.store.upsertProfile(request.roomId, request.userId, { username: request.username, avatarUrl: request.avatarUrl }, 'fill')
     .then(({ profile, created }) => {
       if (created) log.info({}, `✅ Auto-registered user ${request.userId}`)
       return profile
     })
-  const [profile] = await Promise.all([registered, deps.registry.add(ctx.connection)])
+  const [profile] = await Promise.all([registered, deps.registry.add(ctx.connection), user])
   const online = await onlineNow(ctx)
   if (request.presence || deps.config.extendedFrames) ctx.write(await roomState(ctx, online))
   for (const member of online) if (member.id !== request.userId) ctx.write(snapshotFrame(request.roomId, member.id, member.profile, online.length))

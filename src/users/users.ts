@@ -70,3 +70,14 @@ export function asConflict (err: unknown): never {
   if (err instanceof ConflictError) throw new ChatError(`${err.field}_taken`, err.message, 409)
   throw err
 }
+
+/**
+ * The name a client gives for a user. The current client keeps an account's login
+ * name as its user name and sends it with every join and message, also after the
+ * user chose a display name: for an account, its login name stands for its
+ * display name. Anything else is the name given.
+ */
+export function nameFor (user: User | undefined, given: string | undefined): string | undefined {
+  if (given === undefined || !user?.account || user.displayName === null) return given
+  return given.toLowerCase() === user.username?.toLowerCase() ? user.displayName : given
+}
