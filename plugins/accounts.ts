@@ -29,7 +29,7 @@ export default fp(async function accountsPlugin (fastify) {
   // With AUTH_SECRET, account tokens are Parley's tokens. Without, a key Parley makes
   // once and keeps in its store: a restart (or another instance) logs nobody out.
   const secret = config.authSecret ?? await store.setting('token_signing_key', () => randomBytes(32).toString('hex'))
-  const auth = createAuth(secret)
+  const auth = createAuth(secret, { issuer: config.authIssuer, audience: config.authAudience })
   fastify.decorate('accounts', {
     sign: (userId: string) => auth.sign(userId, config.accountTokenTtlS),
     tokenUser (request: FastifyRequest) {

@@ -14,8 +14,8 @@ declare module 'fastify' {
 }
 
 export default fp(async function authPlugin (fastify) {
-  const { authSecret } = fastify.config
-  const auth = authSecret === null ? null : createAuth(authSecret)
+  const { authSecret, authIssuer, authAudience } = fastify.config
+  const auth = authSecret === null ? null : createAuth(authSecret, { issuer: authIssuer, audience: authAudience })
   fastify.decorate('auth', auth)
   fastify.decorate('authorize', function authorize (request: FastifyRequest, userId?: string) {
     if (auth === null) return

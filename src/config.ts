@@ -67,6 +67,8 @@ export const VARIABLES = {
   typingTimeoutMs: env('TYPING_TIMEOUT_MS', int(500, 600_000, 6000, 'A typing user silent this long gets a `typing_stop` broadcast.')),
   trustProxy: env('TRUST_PROXY', text('false', 'Fastify\'s `trustProxy`: `true`, a hop count, or a comma list of proxy addresses/CIDRs. Set it on Railway.'), parseTrustProxy),
   authSecret: env('AUTH_SECRET', text('', 'At least 32 characters: REST writes and sockets need an HS256 JWT whose `sub` is the user id. Unset: open mode.'), parseSecret),
+  authIssuer: env('AUTH_ISSUER', text('', 'When set, a token\'s `iss` must be this (and Parley\'s own tokens carry it).'), (value) => value.trim() || null),
+  authAudience: env('AUTH_AUDIENCE', text('', 'When set, a token\'s `aud` must be this (and Parley\'s own tokens carry it).'), (value) => value.trim() || null),
   recoveryMaxMessages: env('RECOVERY_MAX_MESSAGES', int(1, 100_000, 1000, 'A socket resuming with `since=` that missed more than this gets a `recovery` `gap` frame instead of a replay.')),
   publicUrl: env('PUBLIC_URL', text('', 'This server\'s public origin (e.g. `https://api.example.com`), for the URLs it hands out (room thumbnails). Unset: taken from each request (Host, or X-Forwarded-* with TRUST_PROXY).'), parsePublicUrl),
   thumbnailMaxBytes: env('THUMBNAIL_MAX_BYTES', int(1024, 8_388_608, 262_144, 'Largest uploaded room thumbnail (a `data:image/…` URL in `POST /rooms`), decoded, in bytes.')),

@@ -52,6 +52,29 @@ t.test('an expired token or one signed with another secret is refused', async (t
   }
 })
 
+t.test('a token without exp never expires, so it is refused on REST and sockets', async (t) => {
+  const { app, wsBase } = await listen(t, { authSecret: secret })
+  const forever = createSigner({ key: secret, algorithm: 'HS256' })({ sub: 'alice' })
+  const res = await app.inject({ method: 'POST', url: '/rooms/r/join', headers: { authorization: `Bearer ${forever}` }, payload: { user_id: 'alice' } })
+  t.equal(res.statusCode, 401)
+  t.match(res.json().message, /not valid/)
+  const socket = await connect(t, `${wsBase}/ws/r/alice?token=${forever}`)
+  t.match(await socket.closed, { code: 1008 })
+})
+
+t.test('AUTH_ISSUER and AUTH_AUDIENCE, when set, must match; Parley\'s own tokens carry them', async (t) => {
+  const app = await build(t, { authSecret: secret, authIssuer: 'https://app.example.com', authAudience: 'parley' })
+  const sign = (claims: object) => createSigner({ key: secret, algorithm: 'HS256' })({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 60, ...claims })
+  const join = (token: string) => app.inject({ method: 'POST', url: '/rooms/r/join', headers: { authorization: `Bearer ${token}` }, payload: { user_id: 'alice' } })
+  t.equal((await join(sign({ iss: 'https://app.example.com', aud: 'parley' }))).statusCode, 200)
+  t.equal((await join(sign({ iss: 'https://evil.example.com', aud: 'parley' }))).statusCode, 401, 'another issuer')
+  t.equal((await join(sign({ iss: 'https://app.example.com', aud: 'other' }))).statusCode, 401, 'another audience')
+  t.equal((await join(sign({}))).statusCode, 401, 'neither')
+  const signup = await app.inject({ method: 'POST', url: '/auth/signup', payload: { username: 'alice2', email: 'a2@example.com', password: 'long enough 1' } })
+  const { token, user } = signup.json()
+  t.equal((await app.inject({ method: 'POST', url: '/rooms/r/join', headers: { authorization: `Bearer ${token}` }, payload: { user_id: user.id } })).statusCode, 200, 'an account token works')
+})
+
 t.test('with AUTH_SECRET, a socket needs a token for its path user, or it is closed with 1008', async (t) => {
   const { app, wsBase } = await listen(t, { authSecret: secret })
   const missing = await connect(t, `${wsBase}/ws/r/alice`)

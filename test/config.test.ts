@@ -49,6 +49,8 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     typingTimeoutMs: 6000,
     trustProxy: false,
     recoveryMaxMessages: 1000,
+    authIssuer: null,
+    authAudience: null,
     authSecret: null,
     databaseSchema: null,
     pgPoolSize: 10,

@@ -17,9 +17,18 @@ export type TokenCheck =
  * Optional signed tokens, the Centrifugo model: the app's own backend mints an
  * HS256 JWT whose `sub` is the user id, and Parley only verifies it.
  */
-export function createAuth (secret: string) {
-  const verifier = createVerifier({ key: secret, algorithms: ['HS256'], cache: 1000 })
-  const signer = createSigner({ key: secret, algorithm: 'HS256' })
+export function createAuth (secret: string, { issuer = null, audience = null }: { issuer?: string | null, audience?: string | null } = {}) {
+  // A token without exp would never expire: refused. Issuer and audience, when
+  // configured, must match (and are put in the tokens Parley signs).
+  const verifier = createVerifier({
+    key: secret,
+    algorithms: ['HS256'],
+    cache: 1000,
+    requiredClaims: ['exp', ...(issuer === null ? [] : ['iss']), ...(audience === null ? [] : ['aud'])],
+    ...(issuer === null ? {} : { allowedIss: issuer }),
+    ...(audience === null ? {} : { allowedAud: audience })
+  })
+  const signer = createSigner({ key: secret, algorithm: 'HS256', ...(issuer === null ? {} : { iss: issuer }), ...(audience === null ? {} : { aud: audience }) })
 
   function subject (token: string | undefined): string | Error {
     if (!token) return new Error(TOKEN_REFUSALS.missing)

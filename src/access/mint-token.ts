@@ -9,19 +9,20 @@ function main (): number {
     console.error('usage: AUTH_SECRET=… npm run token -- <user_id> [ttl seconds]')
     return 2
   }
-  let secret: string | null
+  let config
   try {
-    secret = loadConfig().authSecret
+    config = loadConfig()
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     console.error(err.message)
     return 1
   }
+  const secret = config.authSecret
   if (secret === null) {
     console.error('AUTH_SECRET is not set: Parley runs in open mode and needs no token')
     return 1
   }
-  console.log(createAuth(secret).sign(userId, Number(ttl)))
+  console.log(createAuth(secret, { issuer: config.authIssuer, audience: config.authAudience }).sign(userId, Number(ttl)))
   return 0
 }
 
