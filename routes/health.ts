@@ -4,7 +4,9 @@ import { Type } from '@sinclair/typebox'
 import { HealthSchema } from '../src/schemas/http'
 import { version } from '../package.json'
 
-const Check = Type.Union([Type.Literal('ok'), Type.String()])
+// Coarse states only: an error's text can name internal hosts (it goes to the log).
+const Check = Type.Union([Type.Literal('ok'), Type.Literal('unavailable'), Type.Literal('timeout')])
+type CheckState = 'ok' | 'unavailable' | 'timeout'
 const ReadinessSchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
   store: Check,
@@ -13,16 +15,19 @@ const ReadinessSchema = Type.Object({
 
 const CHECK_TIMEOUT_MS = 2000
 
-async function check (probe: () => Promise<void>): Promise<string> {
+class Timeout extends Error {}
+
+async function check (probe: () => Promise<void>, failed: (err: Error) => void): Promise<CheckState> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)
+    timer = setTimeout(() => reject(new Timeout(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)
   })
   try {
     await Promise.race([probe(), timeout])
     return 'ok'
   } catch (err) {
-    return (err as Error).message
+    failed(err as Error)
+    return err instanceof Timeout ? 'timeout' : 'unavailable'
   } finally {
     clearTimeout(timer)
   }
@@ -44,9 +49,9 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ReadinessSchema, 503: ReadinessSchema }
     }
   }, async (request, reply) => {
-    const [storeState, brokerState] = await Promise.all([check(() => store.ping()), check(() => broker.ping())])
+    const failed = (what: string) => (err: Error) => request.log.warn({ err: err.message }, `not ready: the ${what} does not answer`)
+    const [storeState, brokerState] = await Promise.all([check(() => store.ping(), failed('store')), check(() => broker.ping(), failed('broker'))])
     const ok = storeState === 'ok' && brokerState === 'ok'
-    if (!ok) request.log.warn({ store: storeState, broker: brokerState }, 'not ready')
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', store: storeState, broker: brokerState })
   })
 }

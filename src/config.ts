@@ -51,6 +51,7 @@ export const VARIABLES = {
   bodyLimitBytes: env('BODY_LIMIT_BYTES', int(1024, 16_777_216, 65_536, 'Largest HTTP request body, in bytes; a bigger one gets 413.')),
   historyMaxLimit: env('HISTORY_MAX_LIMIT', int(1, 10_000, 500, 'Cap on `GET …/messages?limit=`; larger limits are clamped to it.')),
   wsPingIntervalMs: env('WS_PING_INTERVAL_MS', int(1000, 600_000, 30_000, 'Protocol pings; a socket that has not answered the previous one is terminated.')),
+  metricsToken: env('METRICS_TOKEN', text('', 'When set, `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise). Unset: public, so block it at the proxy.'), (value) => value.trim() || null),
   shutdownGraceMs: env('SHUTDOWN_GRACE_MS', int(100, 600_000, 10_000, 'On SIGTERM/SIGINT, how long shutdown may take before the process is forced out.')),
   maxBufferedBytes: env('MAX_BUFFERED_BYTES', int(16_384, 1_073_741_824, 1_048_576, 'Unsent bytes a socket may hold before it is cut with 1013 (slow consumer).')),
   wsMessageRate: env('WS_MESSAGE_RATE', Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 5, description: 'Chat messages per second per socket.' })),

@@ -35,6 +35,7 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     historyMaxLimit: 500,
     wsPingIntervalMs: 30_000,
     shutdownGraceMs: 10_000,
+    metricsToken: null,
     maxBufferedBytes: 1_048_576,
     wsMessageRate: 5,
     wsMessageBurst: 10,

@@ -146,7 +146,8 @@ function scaleOut (databaseUrl: string, redisUrl: string): void {
     const broken = await listen(t, { ...cluster(), redisUrl: 'redis://127.0.0.1:1' })
     const down = await fetch(`${broken.base}/health`)
     t.equal(down.status, 503)
-    t.match(await down.json(), { status: 'unavailable', store: 'ok', broker: /redis/ })
+    // Coarse states only: the error's text (it may name internal hosts) goes to the log.
+    t.same(await down.json(), { status: 'unavailable', store: 'ok', broker: 'unavailable' })
   })
 }
 
