@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
+import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CLOSES } from '../src/socket/close-codes'
 import { detachUpgradeResponse, onSocketError } from '../src/socket/ws-internals'
@@ -29,20 +30,26 @@ export default fp(async function websocketPlugin (fastify) {
   // Protocol pings keep idle sockets alive through proxies (Railway's edge cuts idle
   // connections) and find dead peers: a socket that has not answered the previous
   // ping by the next one is terminated.
-  const answered = new WeakSet<WebSocket>()
+  // Only a pong that answers the ping sent counts (it echoes the ping's payload): a peer
+  // that never reads cannot stay alive by sending pongs of its own.
+  const awaiting = new WeakMap<WebSocket, Buffer | null>()
   fastify.websocketServer.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-    answered.add(socket)
-    socket.on('pong', () => answered.add(socket))
+    awaiting.set(socket, null)
+    socket.on('pong', (data: Buffer) => {
+      const expected = awaiting.get(socket)
+      if (expected && data.equals(expected)) awaiting.set(socket, null)
+    })
     detachUpgradeResponse(request.socket)
   })
   const heartbeat = setInterval(() => {
     for (const socket of fastify.websocketServer.clients) {
-      if (!answered.has(socket)) {
+      if (awaiting.get(socket) !== null) {
         socket.terminate()
         continue
       }
-      answered.delete(socket)
-      socket.ping()
+      const payload = randomBytes(8)
+      awaiting.set(socket, payload)
+      socket.ping(payload)
     }
   }, wsPingIntervalMs)
   heartbeat.unref()

@@ -259,6 +259,28 @@ t.test('a socket that stops answering protocol pings is terminated', async (t) =
   t.equal(app.registry.roomCount, 0, 'the registry is empty')
 })
 
+t.test('a peer that never answers pings cannot stay alive by sending pongs of its own', async (t) => {
+  const { app, wsBase } = await listen(t, { wsPingIntervalMs: 50 })
+  const socket = new WebSocket(`${wsBase}/ws/r/pretender`, { autoPong: false })
+  t.teardown(() => socket.terminate())
+  const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)))
+  await new Promise((resolve) => socket.once('open', resolve))
+  // Unsolicited pongs, faster than the server pings: none echoes a ping's payload.
+  const pretend = setInterval(() => socket.pong(Buffer.from('alive')), 10)
+  t.teardown(() => clearInterval(pretend))
+  const outcome = await Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve('still open after 3 s'), 3000))])
+  t.equal(outcome, 1006, 'terminated all the same')
+  await until(() => app.registry.connectionCount === 0)
+})
+
+t.test('a peer that answers pings stays open', async (t) => {
+  const { wsBase } = await listen(t, { wsPingIntervalMs: 50 })
+  const socket = await connect(t, `${wsBase}/ws/r/awake`)
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  await socket.settle()
+  t.equal(socket.socket.readyState, WebSocket.OPEN, 'eight pings later, still open')
+})
+
 t.test('shutdown closes sockets with 1012, never 4004', async (t) => {
   const { app, wsBase } = await listen(t)
   const socket = await connect(t, `${wsBase}/ws/r/u`)
