@@ -3,6 +3,7 @@ import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest, typ
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config'
+import { redactUrl } from './access/auth'
 import configPlugin from '../plugins/config'
 import errorsPlugin, { errorBody } from '../plugins/errors'
 import corsPlugin from '../plugins/cors'
@@ -71,6 +72,8 @@ function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: F
 }
 
 export async function buildApp (config: Config, opts: FastifyServerOptions = {}) {
+  // A socket's token travels in its URL: every app keeps it out of its request logs.
+  const logger = opts.logger === true ? {} : opts.logger
   const app = Fastify({
     frameworkErrors,
     bodyLimit: config.bodyLimitBytes,
@@ -78,7 +81,10 @@ export async function buildApp (config: Config, opts: FastifyServerOptions = {})
     routerOptions: { maxParamLength: 512 },
     // Fastify takes a hop count too; its option type only omits it.
     trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
-    ...opts
+    ...opts,
+    ...(logger && typeof logger === 'object'
+      ? { logger: { ...logger, serializers: { req: (req: FastifyRequest) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }), ...logger.serializers } } }
+      : {})
   }).withTypeProvider<TypeBoxTypeProvider>()
   await app.register(parley, { config })
   return app

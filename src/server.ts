@@ -3,10 +3,6 @@ import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app'
 import { ConfigError, loadConfig } from './config'
 
-function redactToken (url: string): string {
-  return url.replace(/([?&]token=)[^&]*/g, '$1[redacted]')
-}
-
 async function main (): Promise<void> {
   let config
   try {
@@ -20,10 +16,6 @@ async function main (): Promise<void> {
   const app = await buildApp(config, {
     logger: {
       level: config.logLevel,
-      // A socket's token travels in its URL: keep it out of the logs.
-      serializers: {
-        req: (req) => ({ method: req.method, url: redactToken(req.url), remoteAddress: req.ip })
-      },
       // Pretty lines for a person at a terminal, JSON for Railway's log pipeline.
       ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : {})
     },

@@ -66,3 +66,21 @@ export function bearerToken (header: string | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)$/i.exec(header ?? '')
   return match?.[1]
 }
+
+/**
+ * A request URL fit for a log: every `token` query value (however its name is
+ * percent-encoded: the query parser decodes `%74oken` to `token`) replaced.
+ */
+export function redactUrl (url: string): string {
+  const q = url.indexOf('?')
+  if (q === -1) return url
+  const params = new URLSearchParams(url.slice(q + 1))
+  let redacted = false
+  for (const key of new Set(params.keys())) {
+    if (key.toLowerCase() === 'token') {
+      params.set(key, 'redacted')
+      redacted = true
+    }
+  }
+  return redacted ? `${url.slice(0, q)}?${params.toString()}` : url
+}
