@@ -66,7 +66,7 @@ export const VARIABLES = {
   rateLimitWindowMs: env('RATE_LIMIT_WINDOW_MS', int(1000, 86_400_000, 60_000, 'The window of RATE_LIMIT_MAX.')),
   typingThrottleMs: env('TYPING_THROTTLE_MS', int(0, 60_000, 2000, 'A socket\'s `typing_start` is relayed at most once per this.')),
   typingTimeoutMs: env('TYPING_TIMEOUT_MS', int(500, 600_000, 6000, 'A typing user silent this long gets a `typing_stop` broadcast.')),
-  trustProxy: env('TRUST_PROXY', text('false', 'Fastify\'s `trustProxy`: `true`, a hop count, or a comma list of proxy addresses/CIDRs. Set it on Railway.'), parseTrustProxy),
+  trustProxy: env('TRUST_PROXY', text('false', 'Which proxies to believe about the client\'s address: a hop count (Railway: `1`), or a comma list of proxy addresses/CIDRs. `true` believes every `X-Forwarded-For` entry, so a client can pick its own address (warned at start).'), parseTrustProxy),
   authSecret: env('AUTH_SECRET', text('', 'At least 32 characters: REST writes and sockets need an HS256 JWT whose `sub` is the user id. Unset: open mode.'), parseSecret),
   authIssuer: env('AUTH_ISSUER', text('', 'When set, a token\'s `iss` must be this (and Parley\'s own tokens carry it).'), (value) => value.trim() || null),
   authAudience: env('AUTH_AUDIENCE', text('', 'When set, a token\'s `aud` must be this (and Parley\'s own tokens carry it).'), (value) => value.trim() || null),
@@ -107,6 +107,15 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
     config[key] = (variable.parse as (value: unknown) => unknown)(parsed[variable.name])
   }
   return config as Config
+}
+
+/** What a start-up should warn about: settings that work but weaken something. */
+export function configWarnings (config: Config): string[] {
+  const warnings: string[] = []
+  if (config.trustProxy === true) {
+    warnings.push('TRUST_PROXY=true trusts every X-Forwarded-For entry, the leftmost of which the client writes: rate limits and per-address socket caps can be walked around. Set the number of proxy hops instead (Railway: TRUST_PROXY=1) or the proxies\' addresses.')
+  }
+  return warnings
 }
 
 /** The README's configuration table, from VARIABLES. */

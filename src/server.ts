@@ -1,7 +1,7 @@
 // The process: reads the environment, listens, shuts down gracefully on SIGTERM/SIGINT.
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app'
-import { ConfigError, loadConfig } from './config'
+import { ConfigError, configWarnings, loadConfig } from './config'
 
 async function main (): Promise<void> {
   let config
@@ -22,6 +22,8 @@ async function main (): Promise<void> {
     // Upgraded sockets are closed by the websocket plugin; idle keep-alive ones here.
     forceCloseConnections: 'idle'
   })
+
+  for (const warning of configWarnings(config)) app.log.warn(warning)
 
   closeWithGrace({ delay: config.shutdownGraceMs, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { ConfigError, DEFAULT_CORS_ORIGINS, loadConfig } from '../src/config'
+import { ConfigError, configWarnings, DEFAULT_CORS_ORIGINS, loadConfig } from '../src/config'
 import { createOriginCheck } from '../src/access/origins'
 
 /** The error loadConfig throws for `env`; fails the test if it does not throw one. */
@@ -231,4 +231,12 @@ t.test('a bad LOG_LEVEL lists the allowed levels', async (t) => {
 t.test('EXTENDED_FRAMES takes the usual spellings of a boolean', async (t) => {
   for (const value of ['1', 'true', 'yes', 'on', 'TRUE']) t.equal(loadConfig({ EXTENDED_FRAMES: value }).extendedFrames, true, value)
   for (const value of ['0', 'false', 'no', 'off']) t.equal(loadConfig({ EXTENDED_FRAMES: value }).extendedFrames, false, value)
+})
+
+t.test('TRUST_PROXY=true is accepted with a warning that says why; a hop count is not warned about', async (t) => {
+  const [warning] = configWarnings(loadConfig({ TRUST_PROXY: 'true' }))
+  t.match(warning, /X-Forwarded-For/)
+  t.match(warning, /TRUST_PROXY=1/)
+  t.same(configWarnings(loadConfig({ TRUST_PROXY: '1' })), [])
+  t.same(configWarnings(loadConfig({})), [])
 })
