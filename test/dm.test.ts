@@ -157,6 +157,7 @@ if (!databaseUrl || !redisUrl) {
     await Promise.all([alice.settle(), bob.settle()])
     alice.send(dm('bob', 'live across'))
     t.match(await bob.ofType('dm_message', 5000), { content: 'live across', sender_username: 'Alice' })
+    await alice.ofType('dm_sent')
     // Bob's instance dies; alice writes meanwhile; bob comes back on A.
     b.kill('SIGKILL')
     await bob.closed

@@ -9,7 +9,7 @@ import { CLOSES } from '../socket/close-codes'
 import { createSocketConnection } from '../socket/connection'
 import type { SessionLogger } from '../socket/session'
 import { TokenBucket } from '../socket/token-bucket'
-import { onSocketError, replaceErrorListener, textFrame } from '../socket/ws-internals'
+import { onSocketError, replaceErrorListener } from '../socket/ws-internals'
 import { pairKey, roomName } from '../store/store'
 import { dmChannel, dmWire, inboundKey, sendDirect, type DirectDeps } from './direct'
 
@@ -70,12 +70,15 @@ export function openDmSocket (socket: WebSocket, request: { userId: string, addr
     if (request.username !== undefined && !(await store.getUser(userId))) {
       await store.createUser({ id: userId, username: request.username }).catch(() => {})
     }
+    // Live DMs wait while the undelivered ones are pushed: oldest first, then live.
+    connection.hold()
     await registry.add(connection)
     // Partners online now, as the client learns them: one user_joined each.
     const partners = await store.partners(userId, MAX_PARTNERS)
     const online = await Promise.all(partners.map(async (id) => (await presence.online(dmChannel(id)).catch((): string[] => [])).includes(id)))
     for (const [i, partner] of partners.entries()) if (online[i]) write(await presenceFrame('user_joined', partner))
     await pushUndelivered()
+    connection.release(0)
     if (firstSocket && await presence.enter(channel, userId).catch(() => false)) await tellPartners('user_joined', partners)
   }
 
@@ -83,7 +86,10 @@ export function openDmSocket (socket: WebSocket, request: { userId: string, addr
   async function pushUndelivered (): Promise<void> {
     for (;;) {
       const batch = await store.claimUndelivered(userId, CLAIM_LEASE_MS, PUSH_BATCH)
-      for (const message of batch) connection.send(textFrame(JSON.stringify(dmWire(message))), undefined, inboundKey(message.id))
+      for (const message of batch) {
+        connection.write(JSON.stringify(dmWire(message)))
+        connection.remember(inboundKey(message.id))
+      }
       if (batch.length < PUSH_BATCH) return
     }
   }

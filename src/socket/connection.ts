@@ -30,6 +30,8 @@ export interface SocketConnection extends Connection {
   hold (): void
   /** Sends what was held, less the chat messages at or below `throughSeq` (the replay had them). */
   release (throughSeq: number): void
+  /** Records a keyed frame sent past the hold (with write): a held or later copy of it is dropped. */
+  remember (key: string): void
 }
 
 /**
@@ -44,7 +46,7 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
   const { socket, maxBufferedBytes } = opts
   const raw = streamOf(socket)
   let cut = false
-  let held: Array<{ data: Buffer, seq?: number }> | null = null
+  let held: Array<{ data: Buffer, seq?: number, key?: string }> | null = null
   let heldBytes = 0
   // The last hop's invariant: chat messages go out with strictly increasing seqs.
   // `replayed`: what a recovery replay sent; a publish of one of those arriving after
@@ -76,7 +78,7 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
       if (held) {
         heldBytes += data.length
         if (heldBytes > maxBufferedBytes) return slow()
-        held.push({ data, seq })
+        held.push({ data, seq, key })
         return
       }
       // Nothing may follow a close frame, and a closing socket takes no more data.
@@ -85,11 +87,12 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
       if (raw.writableLength > maxBufferedBytes) return slow()
       raw.write(data)
       if (seq !== undefined) lastSent = seq
-      if (key !== undefined) {
-        if (recentKeys.size >= RECENT_KEYS) recentKeys.delete(recentKeys.values().next().value as string)
-        recentKeys.add(key)
-        opts.onKeySent?.(key)
-      }
+      if (key !== undefined) this.remember(key)
+    },
+    remember (key) {
+      if (recentKeys.size >= RECENT_KEYS) recentKeys.delete(recentKeys.values().next().value as string)
+      recentKeys.add(key)
+      opts.onKeySent?.(key)
     },
     write (data) {
       if (!cut) socket.send(data)
@@ -104,7 +107,7 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
       replayed = Math.max(replayed, throughSeq)
       lastSent = Math.max(lastSent, throughSeq)
       if (!frames) return
-      for (const frame of frames) this.send(frame.data, frame.seq)
+      for (const frame of frames) this.send(frame.data, frame.seq, frame.key)
     },
     close (code, reason) {
       cut = true
