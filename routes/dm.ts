@@ -1,47 +1,42 @@
 // Direct messages: the DM socket GET /ws/dm/:user_id and the conversation routes.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ChatError } from '../src/chat/errors'
 import { dmChannel, dmWire, sendDirect } from '../src/dm/direct'
 import { openDmSocket } from '../src/dm/dm-socket'
 import { ConversationParamsSchema, ConversationsSchema, DirectMessageSchema, DirectPageQuerySchema, DirectSendSchema, MessageParamsSchema, OwnerBodySchema } from '../src/schemas/dm'
-import { ErrorSchema, IdSchema } from '../src/schemas/http'
+import { ErrorSchema } from '../src/schemas/http'
 import { SuccessSchema } from '../src/schemas/rooms'
 import { UserParamsSchema } from '../src/schemas/users'
-import { CLOSES } from '../src/socket/close-codes'
+import { createAdmission } from '../src/socket/admission'
 import { parseSocketQuery } from '../src/socket/query'
 import { roomName } from '../src/store/store'
 
-const idCheck = TypeCompiler.Compile(IdSchema)
 const MAX_CONVERSATIONS = 200
 const DEFAULT_PAGE = 50
 
 const dm: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, broker, registry, presence, config, auth, authorize, accounts, isAllowedOrigin } = fastify
+  const { store, broker, registry, presence, config, auth, authorize, accounts, refuseForeignOrigin, upgradeRequired } = fastify
   const direct = { store, broker, maxContentLength: config.maxContentLength }
+  const admit = createAdmission({ auth, registry, config })
 
   // Matched before /ws/:room_id/:user_id (a static segment wins): no room is ever made for it.
   fastify.route({
     method: 'GET',
     url: '/ws/dm/:user_id',
     schema: { params: Type.Object({ user_id: Type.String() }), querystring: Type.Object({}, { additionalProperties: true }) },
-    onRequest: async (request, reply) => {
-      const { origin, host } = request.headers
-      if (!isAllowedOrigin(origin, host)) return reply.code(403).send({ error: 'Forbidden', message: `origin ${origin} is not allowed` })
-    },
-    handler: async (_request, reply) => reply.code(426).send({ error: 'Upgrade Required', message: 'this endpoint speaks WebSocket' }),
+    onRequest: refuseForeignOrigin,
+    handler: upgradeRequired,
     wsHandler: (socket, request) => {
       const userId = request.params.user_id
       const log = fastify.log.child({ reqId: request.id, dm: true, userId })
       const address = request.ip ?? 'unknown'
       const query = parseSocketQuery(request.query as Record<string, unknown>)
-      if (!idCheck.Check(userId)) return socket.close(CLOSES.invalidId.code, CLOSES.invalidId.reason)
-      if (auth !== null) {
-        const result = auth.check(query.token, userId)
-        if (!result.ok) return socket.close(CLOSES.token.code, result.reason)
+      const refusal = admit(null, userId, address, query.token)
+      if (refusal !== null) {
+        log[refusal.log.level](refusal.log.fields ?? {}, refusal.log.msg)
+        return socket.close(refusal.code, refusal.reason)
       }
-      if (registry.countFrom(address) >= config.maxSocketsPerIp) return socket.close(CLOSES.tooManyFromAddress.code, CLOSES.tooManyFromAddress.reason)
       openDmSocket(socket, { userId, address, username: query.username, avatarUrl: query.avatarUrl }, { direct, registry, presence, config }, log)
     }
   })

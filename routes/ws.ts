@@ -6,7 +6,7 @@ import { openSocket } from '../src/socket/handler'
 import { parseSocketQuery } from '../src/socket/query'
 
 const ws: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { chat, registry, presence, config, auth, isAllowedOrigin, metrics } = fastify
+  const { chat, registry, presence, config, auth, metrics, refuseForeignOrigin, upgradeRequired } = fastify
   const deps = { chat, registry, presence, config, metrics }
   const admit = createAdmission({ auth, registry, config })
 
@@ -15,16 +15,8 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
     url: '/ws/:room_id/:user_id',
     schema: { params: SocketParamsSchema, querystring: SocketQuerySchema },
     // Runs before the upgrade: a refused origin never gets a socket.
-    onRequest: async (request, reply) => {
-      const { origin, host } = request.headers
-      if (!isAllowedOrigin(origin, host)) {
-        request.log.warn({ origin }, 'websocket origin refused')
-        return reply.code(403).send({ error: 'Forbidden', message: `origin ${origin} is not allowed` })
-      }
-    },
-    handler: async (_request, reply) => {
-      return reply.code(426).send({ error: 'Upgrade Required', message: 'this endpoint speaks WebSocket' })
-    },
+    onRequest: refuseForeignOrigin,
+    handler: upgradeRequired,
     wsHandler: (socket, request) => {
       const { room_id: roomId, user_id: userId } = request.params
       const log = fastify.log.child({ reqId: request.id, roomId, userId })

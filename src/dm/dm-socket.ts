@@ -7,6 +7,7 @@ import type { ConnectionRegistry } from '../fanout/connection-registry'
 import type { PresenceTracker } from '../fanout/presence-tracker'
 import { CLOSES } from '../socket/close-codes'
 import { createSocketConnection } from '../socket/connection'
+import { parseJsonObject, unknownType } from '../socket/frames'
 import type { SessionLogger } from '../socket/session'
 import { TokenBucket } from '../socket/token-bucket'
 import { onSocketError, replaceErrorListener } from '../socket/ws-internals'
@@ -25,7 +26,6 @@ export interface DmSocketDeps {
 const CLAIM_LEASE_MS = 30_000
 const PUSH_BATCH = 500
 const MAX_PARTNERS = 500
-const MAX_PENDING = 64
 
 /** Opens a DM socket for `userId`. The path's id is the sender, whatever a frame says. */
 export function openDmSocket (socket: WebSocket, request: { userId: string, address: string, username?: string, avatarUrl?: string }, deps: DmSocketDeps, log: SessionLogger): void {
@@ -161,7 +161,7 @@ export function openDmSocket (socket: WebSocket, request: { userId: string, addr
       case 'pong':
         return
       default:
-        throw new ChatError('unknown_type', typeof frame.type === 'string' ? `unknown frame type "${frame.type.slice(0, 64)}"` : 'frame type must be a string')
+        throw unknownType(frame.type)
     }
   }
 
@@ -170,16 +170,13 @@ export function openDmSocket (socket: WebSocket, request: { userId: string, addr
     if (!frames.take()) return refuse(new ChatError('rate_limited', 'too many frames; slow down'))
     let frame: Record<string, unknown>
     try {
-      if (isBinary) throw new ChatError('binary_not_supported', 'frames must be JSON text')
-      const value: unknown = JSON.parse((data as Buffer).toString('utf8'))
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ChatError('invalid_frame', 'frame must be a JSON object')
-      frame = value as Record<string, unknown>
+      frame = parseJsonObject(data as Buffer, isBinary)
     } catch (err) {
-      return refuse(err instanceof ChatError ? err : new ChatError('invalid_json', 'frame is not valid JSON'))
+      return refuse(err)
     }
     const clientId = typeof frame.client_id === 'string' ? frame.client_id : undefined
     if (frame.type === 'dm_message' && !messages.take()) return refuse(new ChatError('rate_limited', `too many messages; at most ${config.wsMessageRate} a second`), clientId)
-    if (pending >= MAX_PENDING) return refuse(new ChatError('overloaded', 'too many frames in flight; slow down'), clientId)
+    if (pending >= config.wsMaxPendingFrames) return refuse(new ChatError('overloaded', 'too many frames in flight; slow down'), clientId)
     pending++
     queue = queue.then(() => handle(frame)).catch((err) => refuse(err, clientId)).finally(() => { pending-- })
   })

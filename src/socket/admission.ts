@@ -1,4 +1,4 @@
-// Whether a socket may join a room: ids, token, caps. Refusals are close codes.
+// Whether a socket (room or DM) may open: ids, token, caps. Refusals are close codes.
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Auth } from '../access/auth'
 import type { Config } from '../config'
@@ -24,15 +24,16 @@ export function createAdmission ({ auth, registry, config }: {
   registry: Pick<ConnectionRegistry, 'connections' | 'countFrom'>
   config: Pick<Config, 'maxSocketsPerRoom' | 'maxSocketsPerIp'>
 }) {
-  return function admit (roomId: string, userId: string, address: string, token: string | undefined): Refusal | null {
-    if (!idCheck.Check(roomId) || !idCheck.Check(userId)) {
+  /** `roomId` null: a DM socket, which joins no room. */
+  return function admit (roomId: string | null, userId: string, address: string, token: string | undefined): Refusal | null {
+    if ((roomId !== null && !idCheck.Check(roomId)) || !idCheck.Check(userId)) {
       return { ...CLOSES.invalidId, log: { level: 'info', msg: 'websocket refused: invalid room or user id' } }
     }
     if (auth !== null) {
       const result = auth.check(token, userId)
       if (!result.ok) return { code: CLOSES.token.code, reason: result.reason, log: { level: 'warn', msg: 'websocket refused: token', fields: { reason: result.reason } } }
     }
-    if (registry.connections(roomId).size >= config.maxSocketsPerRoom) {
+    if (roomId !== null && registry.connections(roomId).size >= config.maxSocketsPerRoom) {
       return { ...CLOSES.roomFull, log: { level: 'warn', msg: 'websocket refused: room is full', fields: { limit: config.maxSocketsPerRoom } } }
     }
     if (registry.countFrom(address) >= config.maxSocketsPerIp) {

@@ -19,8 +19,8 @@ function checked<T> (check: { Check (value: unknown): value is T, Errors (value:
   throw new ChatError('invalid_frame', `${where}: ${first.message.toLowerCase()}`)
 }
 
-/** Parses one client frame; anything the protocol does not define throws a ChatError. */
-export function parseClientFrame (data: Buffer, isBinary: boolean): ClientFrame {
+/** A frame as every socket (room and DM) takes it: JSON text holding one object. */
+export function parseJsonObject (data: Buffer, isBinary: boolean): Record<string, unknown> {
   if (isBinary) throw new ChatError('binary_not_supported', 'frames must be JSON text')
   let value: unknown
   try {
@@ -31,6 +31,19 @@ export function parseClientFrame (data: Buffer, isBinary: boolean): ClientFrame 
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ChatError('invalid_frame', 'frame must be a JSON object')
   }
+  return value as Record<string, unknown>
+}
+
+/** The refusal of an unknown frame type, the same on every socket. */
+export function unknownType (type: unknown): ChatError {
+  return new ChatError('unknown_type', typeof type === 'string'
+    ? `unknown frame type "${type.slice(0, 64)}"`
+    : 'frame type must be a string')
+}
+
+/** Parses one client frame; anything the protocol does not define throws a ChatError. */
+export function parseClientFrame (data: Buffer, isBinary: boolean): ClientFrame {
+  const value = parseJsonObject(data, isBinary)
   const type = (value as { type?: unknown }).type
   switch (type) {
     case undefined:
@@ -47,8 +60,6 @@ export function parseClientFrame (data: Buffer, isBinary: boolean): ClientFrame 
     case 'pong':
       return { kind: 'pong' }
     default:
-      throw new ChatError('unknown_type', typeof type === 'string'
-        ? `unknown frame type "${type.slice(0, 64)}"`
-        : 'frame type must be a string')
+      throw unknownType(type)
   }
 }

@@ -1,6 +1,6 @@
 // Users on the wire, and what a profile edit may change.
 import { ChatError } from '../chat/errors'
-import { isStorableText } from '../chat/text'
+import { cleanUsername, isStorableText } from '../chat/text'
 import { PROFILE_TEXT_FIELDS, PROFILE_URL_FIELDS, type ProfileBody, type UserWire } from '../schemas/users'
 import { ConflictError, type User, type UserPatch } from '../store/store'
 
@@ -77,7 +77,8 @@ export function asConflict (err: unknown): never {
  * user chose a display name: for an account, its login name stands for its
  * display name. Anything else is the name given.
  */
-export function nameFor (user: User | undefined, given: string | undefined): string | undefined {
-  if (given === undefined || !user?.account || user.displayName === null) return given
-  return given.toLowerCase() === user.username?.toLowerCase() ? user.displayName : given
+export function nameFor<T> (user: User | undefined, given: T): T | string {
+  // Most senders are no renamed account: their name passes as given, cleaned later once.
+  if (!user?.account || user.displayName === null || user.username === null) return given
+  return cleanUsername(given)?.toLowerCase() === user.username.toLowerCase() ? user.displayName : given
 }
