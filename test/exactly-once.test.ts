@@ -229,6 +229,58 @@ function pressure (databaseUrl: string): void {
     })
   })
 
+  t.test('DMs, 6 rounds with the CPUs busy: the receiver moves between A and B, each DM reaches it once, oldest first', async (t) => {
+    const COUNT = 200
+    for (let r = 0; r < 6; r++) {
+      await t.test(`DM round ${r + 1}`, async (t) => {
+        const hogs = hog(15_000)
+        t.teardown(() => { for (const h of hogs) h.kill('SIGKILL') })
+        const sender = `dm-sender-${r}`
+        const receiver = `dm-receiver-${r}`
+        const sent: string[] = []
+        const errors: any[] = []
+        const writer = await open(`${servers.c!.wsBase}/ws/dm/${sender}?username=S`, (f) => {
+          if (f.type === 'dm_sent') sent.push(f.id)
+          if (f.type === 'error') errors.push(f)
+        })
+        // Every connection's DMs in arrival order.
+        const connections: string[][] = []
+        const connectReceiver = (on: ChildServer) => {
+          const ids: string[] = []
+          connections.push(ids)
+          return open(`${on.wsBase}/ws/dm/${receiver}`, (f) => { if (f.type === 'dm_message') ids.push(f.id) })
+        }
+        let reader = await connectReceiver(servers.a!)
+        const sending = (async () => {
+          for (let i = 0; i < COUNT; i++) {
+            writer.ws.send(JSON.stringify({ type: 'dm_message', receiver_id: receiver, content: `dm ${i}` }))
+            await new Promise((resolve) => setTimeout(resolve, 8))
+          }
+        })()
+        for (let i = 0; i < 4; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 200))
+          reader.ws.close()
+          await reader.closed
+          // Away for a moment: what is written meanwhile waits in the store.
+          await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100))
+          reader = await connectReceiver(i % 2 === 0 ? servers.b! : servers.a!)
+        }
+        await sending
+        await until(() => sent.length === COUNT, 20_000).catch(() => {})
+        const received = () => connections.flat()
+        await until(() => received().length >= COUNT, 20_000).catch(() => {})
+        for (const h of hogs) h.kill('SIGKILL')
+        t.same(errors, [], 'no DM refused')
+        t.equal(sent.length, COUNT, 'every DM stored and confirmed to the sender')
+        t.equal(new Set(received()).size, received().length, 'no DM reached the receiver twice')
+        t.same([...received()].sort(), [...sent].sort(), 'every DM reached the receiver')
+        for (const [i, ids] of connections.entries()) t.ok(ids.every((id, j) => j === 0 || id > ids[j - 1]), `connection ${i}: oldest first`)
+        writer.ws.terminate()
+        reader.ws.terminate()
+      })
+    }
+  })
+
   t.test('the writer\'s instance killed with SIGKILL mid-round: every acknowledged message once, in order', async (t) => {
     await round(t, 'once-kill', servers.c!, async () => {
       servers.c!.kill('SIGKILL')
