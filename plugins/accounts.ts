@@ -39,7 +39,7 @@ export default fp(async function accountsPlugin (fastify) {
     requireOwner (request: FastifyRequest, userId: string) {
       const result = auth.check(bearerToken(request.headers.authorization), userId)
       if (result.ok) return
-      if (result.impersonation) {
+      if (result.forbidden) {
         request.log.warn({ subject: result.subject, userId }, 'refused: the token is another user\'s')
         throw new ChatError('forbidden_user', 'the token is not for this user', 403)
       }

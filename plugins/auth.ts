@@ -1,31 +1,47 @@
-// Decorates auth (null in open mode) and authorize(request, userId).
+// Decorates auth (null in open mode), authorize (writes) and authorizeRead (reads).
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import { bearerToken, createAuth, type Auth } from '../src/access/auth'
+import { bearerToken, createAuth, type Auth, type TokenGrant } from '../src/access/auth'
 import { ChatError } from '../src/chat/errors'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Null in open mode (no AUTH_SECRET), as the seed's client needs. */
     auth: Auth | null
-    /** Throws a 401 without a valid bearer token, a 403 for one of another user than `userId` (any user when omitted). */
-    authorize (request: FastifyRequest, userId?: string): void
+    /**
+     * Throws a 401 without a valid bearer token, a 403 for a token of another user than
+     * `userId` (any user when omitted) or one whose rooms claim leaves out `roomId`.
+     * The grant, or null in open mode.
+     */
+    authorize (request: FastifyRequest, userId?: string, roomId?: string): TokenGrant | null
+    /** authorize for a read: with AUTH_SECRET, unless PUBLIC_READS, reads need a token too. */
+    authorizeRead (request: FastifyRequest, roomId?: string): TokenGrant | null
   }
 }
 
 export default fp(async function authPlugin (fastify) {
-  const { authSecret, authIssuer, authAudience } = fastify.config
+  const { authSecret, authIssuer, authAudience, publicReads } = fastify.config
   const auth = authSecret === null ? null : createAuth(authSecret, { issuer: authIssuer, audience: authAudience })
-  fastify.decorate('auth', auth)
-  fastify.decorate('authorize', function authorize (request: FastifyRequest, userId?: string) {
-    if (auth === null) return
-    const result = auth.check(bearerToken(request.headers.authorization), userId)
-    if (result.ok) return
-    if (result.impersonation) {
+
+  function authorize (request: FastifyRequest, userId?: string, roomId?: string): TokenGrant | null {
+    if (auth === null) return null
+    const result = auth.check(bearerToken(request.headers.authorization), userId, roomId)
+    if (result.ok) return result
+    if (result.forbidden && result.subject !== userId && userId !== undefined) {
       request.log.warn({ subject: result.subject, userId }, 'impersonation refused')
       throw new ChatError('forbidden_user', result.reason, 403)
     }
+    if (result.forbidden) {
+      request.log.warn({ subject: result.subject, roomId }, 'request refused: the token is for other rooms')
+      throw new ChatError('forbidden_room', result.reason, 403)
+    }
     request.log.warn({ reason: result.reason }, 'request refused: no valid token')
     throw new ChatError('unauthorized', result.reason, 401)
+  }
+
+  fastify.decorate('auth', auth)
+  fastify.decorate('authorize', authorize)
+  fastify.decorate('authorizeRead', function authorizeRead (request: FastifyRequest, roomId?: string) {
+    return publicReads ? null : authorize(request, undefined, roomId)
   })
 }, { name: 'auth', dependencies: ['config'] })

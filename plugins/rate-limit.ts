@@ -1,6 +1,7 @@
 // Registers @fastify/rate-limit: REST requests per address per window.
 import fp from 'fastify-plugin'
-import rateLimit, { normalizeIP } from '@fastify/rate-limit'
+import rateLimit from '@fastify/rate-limit'
+import { clientKey } from '../src/access/client-address'
 
 export default fp(async function rateLimitPlugin (fastify) {
   const { rateLimitMax, rateLimitWindowMs } = fastify.config
@@ -10,8 +11,7 @@ export default fp(async function rateLimitPlugin (fastify) {
   await fastify.register(rateLimit, {
     max: rateLimitMax,
     timeWindow: rateLimitWindowMs,
-    // A request with no peer address (a unix socket, an injected upgrade) shares one key.
-    keyGenerator: (request) => (request.ip ? normalizeIP(request.ip, 64) : 'unknown'),
+    keyGenerator: (request) => clientKey(request.ip),
     errorResponseBuilder: (_request, context) => ({
       statusCode: 429,
       error: 'Too Many Requests',

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { SOCKET_PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../src/access/auth'
 import { CLOSES } from '../src/socket/close-codes'
 import { detachUpgradeResponse, onSocketError } from '../src/socket/ws-internals'
 
@@ -13,7 +14,7 @@ export default fp(async function websocketPlugin (fastify) {
 
   await fastify.register(websocket, {
     // A frame over maxPayload closes the socket with 1009.
-    options: { maxPayload: maxFrameBytes, perMessageDeflate: false },
+    options: { maxPayload: maxFrameBytes, perMessageDeflate: false, handleProtocols: selectProtocol },
     errorHandler: (error, socket, request) => onSocketError(request.log, socket, error),
     preClose: async function closeSockets () {
       const { clients } = fastify.websocketServer
@@ -55,3 +56,14 @@ export default fp(async function websocketPlugin (fastify) {
   heartbeat.unref()
   fastify.addHook('onClose', async () => clearInterval(heartbeat))
 }, { name: 'websocket', dependencies: ['config', 'registry'] })
+
+/**
+ * The subprotocol the server answers with. A token sent as `bearer.<jwt>` is never
+ * echoed (it would travel back in a header): such a client also offers `parley`, which
+ * is selected. Otherwise the first protocol offered, as ws does by default.
+ */
+function selectProtocol (protocols: Set<string>): string | false {
+  if (protocols.has(SOCKET_PROTOCOL)) return SOCKET_PROTOCOL
+  for (const protocol of protocols) if (!protocol.startsWith(TOKEN_PROTOCOL_PREFIX)) return protocol
+  return false
+}

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { decoyHash, hashPassword, verifyPassword } from '../src/accounts/passwords'
+import { clientKey } from '../src/access/client-address'
 import { ChatError } from '../src/chat/errors'
 import { ErrorSchema } from '../src/schemas/http'
 import { LoginBodySchema, SessionSchema, SignupBodySchema, UserSchema } from '../src/schemas/users'
@@ -36,7 +37,7 @@ const auth: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const { username: login, password } = request.body
-    const address = request.ip
+    const address = clientKey(request.ip)
     if (!accounts.limiter.allowed(login, address)) {
       request.log.warn({ login }, 'login refused: too many failed attempts')
       throw new ChatError('too_many_attempts', 'too many failed logins; try again later', 429)

@@ -1,6 +1,8 @@
 // Direct messages: the DM socket GET /ws/dm/:user_id and the conversation routes.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { protocolToken } from '../src/access/auth'
+import { clientKey } from '../src/access/client-address'
 import { ChatError } from '../src/chat/errors'
 import { dmChannel, dmWire, sendDirect } from '../src/dm/direct'
 import { openDmSocket } from '../src/dm/dm-socket'
@@ -30,9 +32,9 @@ const dm: FastifyPluginAsyncTypebox = async (fastify) => {
     wsHandler: (socket, request) => {
       const userId = request.params.user_id
       const log = fastify.log.child({ reqId: request.id, dm: true, userId })
-      const address = request.ip ?? 'unknown'
+      const address = clientKey(request.ip)
       const query = parseSocketQuery(request.query as Record<string, unknown>)
-      const refusal = admit(null, userId, address, query.token)
+      const refusal = admit(null, userId, address, protocolToken(request.headers['sec-websocket-protocol']) ?? query.token)
       if (refusal !== null) {
         log[refusal.log.level](refusal.log.fields ?? {}, refusal.log.msg)
         return socket.close(refusal.code, refusal.reason)

@@ -11,7 +11,7 @@ const DEFAULT_PAGE = 100
 const optionalNumber = (value: string | undefined) => (value === undefined ? undefined : Number(value))
 
 const messages: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, chat, config, authorize } = fastify
+  const { store, chat, config, authorize, authorizeRead } = fastify
 
   fastify.post('/rooms/:room_id/messages', {
     schema: {
@@ -25,7 +25,7 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const { user_id: userId, username, content, client_id: bodyClientId } = request.body
-    authorize(request, userId)
+    authorize(request, userId, request.params.room_id)
     // A retry (same client_id, or Idempotency-Key) answers the message stored the first time.
     const clientId = bodyClientId ?? request.headers['idempotency-key']
     const { message } = await sendMessage(chat, { roomId: request.params.room_id, userId, username, content, clientId })
@@ -43,6 +43,7 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const roomId = request.params.room_id
+    authorizeRead(request, roomId)
     const { before, after, before_id: beforeId, after_id: afterId } = request.query
     // Pages past the cap are served at the cap rather than refused: the client asks for 100.
     const limit = Math.min(Number(request.query.limit ?? DEFAULT_PAGE), config.historyMaxLimit)

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { clientKey } from '../src/access/client-address'
 import { ChatError } from '../src/chat/errors'
 import { displayName, isStorableText } from '../src/chat/text'
 import type { FastifyRequest } from 'fastify'
@@ -21,7 +22,7 @@ const MAX_ROOMS = 500
 const STANDARD = ROOM_CATEGORIES.filter((category) => category !== 'Other')
 
 const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, presence, authorize, accounts, config } = fastify
+  const { store, presence, authorize, authorizeRead, accounts, config } = fastify
 
   fastify.post('/rooms/:room_id/join', {
     schema: {
@@ -35,7 +36,7 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const { room_id: roomId } = request.params
     const { user_id: userId, username, avatar_url: avatarUrl } = request.body
-    authorize(request, userId)
+    authorize(request, userId, roomId)
     if (username && !isStorableText(username)) {
       throw new ChatError('invalid_username', 'username must be valid Unicode text without NUL characters')
     }
@@ -55,11 +56,13 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: Type.Array(RoomWireSchema) }
     }
   }, async (request) => {
+    const grant = authorizeRead(request)
     const { category } = request.query
     const limit = Math.min(Number(request.query.limit ?? DEFAULT_ROOMS), MAX_ROOMS)
     // "Other" is also every room without one of the standard categories.
     const filter = category === undefined ? undefined : category === 'Other' ? { otherThan: STANDARD } : { category }
-    const list = await store.listRooms(limit, filter)
+    // A token limited to some rooms lists only those of them.
+    const list = (await store.listRooms(limit, filter)).filter((room) => !grant?.rooms || grant.rooms.has(room.id))
     const online = await Promise.all(list.map((room) => presence.online(room.id)))
     const origin = originOf(request)
     return list.map((room, i) => roomWire(room, online[i].length, origin))
@@ -76,7 +79,7 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: RoomWireSchema, 400: ErrorSchema, 413: ErrorSchema }
     }
   }, async (request) => {
-    authorize(request)
+    if (authorize(request)?.rooms) throw new ChatError('forbidden_room', 'a token limited to some rooms cannot create one', 403)
     const body = request.body
     const name = body.name.trim()
     if (name === '' || !isStorableText(name)) throw new ChatError('invalid_name', 'name must be non-empty Unicode text without NUL characters')
@@ -116,13 +119,14 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const roomId = request.params.room_id
+    authorizeRead(request, roomId)
     const access = await store.roomAccess(roomId)
     if (!access) throw new ChatError('unknown_room', `room ${roomId} does not exist`, 404)
     if (access.passwordHash === null) return { success: true as const }
     const key = `room:${roomId}`
-    if (!accounts.limiter.allowed(key, request.ip)) throw new ChatError('too_many_attempts', 'too many wrong passwords; try again later', 429)
+    if (!accounts.limiter.allowed(key, clientKey(request.ip))) throw new ChatError('too_many_attempts', 'too many wrong passwords; try again later', 429)
     if (!await verifyPassword(request.body.password, access.passwordHash)) {
-      accounts.limiter.failed(key, request.ip)
+      accounts.limiter.failed(key, clientKey(request.ip))
       throw new ChatError('wrong_password', 'incorrect password', 403)
     }
     return { success: true as const }
@@ -156,6 +160,7 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const roomId = request.params.room_id
+    authorizeRead(request, roomId)
     const online = new Set(await presence.online(roomId))
     const members = await store.members(roomId, MAX_MEMBERS)
     return members.map((member) => ({

@@ -12,11 +12,12 @@ import { asConflict, profilePatch, userWire } from '../src/users/users'
 const SEARCH_LIMIT = 20
 
 const users: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, accounts, authorize } = fastify
+  const { store, accounts, authorize, authorizeRead } = fastify
 
   fastify.get('/users/search', {
     schema: { tags: ['users'], summary: 'Users whose name starts with q', querystring: SearchQuerySchema, response: { 200: Type.Array(UserSchema) } }
   }, async (request) => {
+    authorizeRead(request)
     const limit = Math.min(Number(request.query.limit ?? SEARCH_LIMIT), 100)
     return (await store.searchUsers(request.query.q.trim(), limit)).map((user) => userWire(user, { owner: false }))
   })
@@ -31,6 +32,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const { user_id: userId } = request.params
+    authorizeRead(request)
     const user = await store.getUser(userId)
     if (!user) throw new ChatError('unknown_user', `user ${userId} has never been seen`, 404)
     return userWire(user, { owner: accounts.tokenUser(request) === userId })

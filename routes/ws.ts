@@ -1,5 +1,7 @@
 // GET /ws/:room_id/:user_id: the room socket.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { protocolToken } from '../src/access/auth'
+import { clientKey } from '../src/access/client-address'
 import { SocketParamsSchema, SocketQuerySchema } from '../src/schemas/http'
 import { createAdmission } from '../src/socket/admission'
 import { openSocket } from '../src/socket/handler'
@@ -20,9 +22,9 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
     wsHandler: (socket, request) => {
       const { room_id: roomId, user_id: userId } = request.params
       const log = fastify.log.child({ reqId: request.id, roomId, userId })
-      const address = request.ip ?? 'unknown'
+      const address = clientKey(request.ip)
       const query = parseSocketQuery(request.query)
-      const refusal = admit(roomId, userId, address, query.token)
+      const refusal = admit(roomId, userId, address, protocolToken(request.headers['sec-websocket-protocol']) ?? query.token)
       if (refusal !== null) {
         log[refusal.log.level](refusal.log.fields ?? {}, refusal.log.msg)
         return socket.close(refusal.code, refusal.reason)

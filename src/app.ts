@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config'
 import { redactUrl } from './access/auth'
+import { trustProxyOption } from './access/client-address'
 import configPlugin from '../plugins/config'
 import errorsPlugin, { errorBody } from '../plugins/errors'
 import corsPlugin from '../plugins/cors'
@@ -79,8 +80,7 @@ export async function buildApp (config: Config, opts: FastifyServerOptions = {})
     bodyLimit: config.bodyLimitBytes,
     // Ids are checked against their own 128-character rule, with a clear 400.
     routerOptions: { maxParamLength: 512 },
-    // Fastify takes a hop count too; its option type only omits it.
-    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
+    trustProxy: trustProxyOption(config.trustProxy),
     ...opts,
     ...(logger && typeof logger === 'object'
       ? { logger: { ...logger, serializers: { req: (req: FastifyRequest) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }), ...logger.serializers } } }

@@ -59,6 +59,38 @@ t.test('an address at its socket cap is refused with 1008', async (t) => {
   t.pass('a freed slot can be used again')
 })
 
+t.test('one IPv6 /64 is one address for the socket cap, as for the REST limit', async (t) => {
+  // Behind one trusted proxy the client address is the X-Forwarded-For entry.
+  const { wsBase } = await listen(t, { maxSocketsPerIp: 2, trustProxy: 1 })
+  const from = (ip: string) => ({ headers: { 'x-forwarded-for': ip } })
+  const a = await connect(t, `${wsBase}/ws/r1/a`, from('2001:db8:1:2::1'))
+  const b = await connect(t, `${wsBase}/ws/r2/b`, from('2001:db8:1:2:ffff::9'))
+  await Promise.all([a.settle(), b.settle()])
+  const c = await connect(t, `${wsBase}/ws/r3/c`, from('2001:db8:1:2:abcd::77'))
+  t.equal((await c.closed).code, 1008, 'a third address of the same /64 is over the cap')
+  const d = await connect(t, `${wsBase}/ws/dm/d`, from('2001:db8:1:2:abcd::78'))
+  t.equal((await d.closed).code, 1008, 'DM sockets count the same way')
+  const other = await connect(t, `${wsBase}/ws/r3/e`, from('2001:db8:1:3::1'))
+  await other.settle()
+  t.pass('another /64 is another address')
+})
+
+t.test('MAX_SOCKETS caps the open sockets of an instance, room and DM alike: 1013', async (t) => {
+  const { wsBase } = await listen(t, { maxSockets: 2 })
+  const a = await connect(t, `${wsBase}/ws/r1/a`)
+  const b = await connect(t, `${wsBase}/ws/dm/b`)
+  await Promise.all([a.settle(), b.settle()])
+  const c = await connect(t, `${wsBase}/ws/r2/c`)
+  t.match(await c.closed, { code: 1013, reason: 'server is full; try again later' })
+  const d = await connect(t, `${wsBase}/ws/dm/d`)
+  t.equal((await d.closed).code, 1013)
+  a.socket.close()
+  await a.closed
+  const e = await connect(t, `${wsBase}/ws/r2/e`)
+  await e.settle()
+  t.pass('a freed socket makes room')
+})
+
 t.test('REST past its rate limit gets 429 with {error, message}', async (t) => {
   const app = await build(t, { rateLimitMax: 3 })
   for (let i = 0; i < 3; i++) t.equal((await app.inject('/rooms/r/messages')).statusCode, 200)

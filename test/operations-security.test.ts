@@ -38,3 +38,28 @@ t.test('a token in a URL never reaches the request log, however its name is spel
   t.match(log, /token=redacted/i, 'the request lines are there, redacted')
   t.match(log, /limit=5/, 'the rest of the query is kept')
 })
+
+t.test('TRUST_PROXY as a hop count: the address the proxy saw, not one the client wrote', async (t) => {
+  // Fastify 5.12.1+ reads a numeric trustProxy as "trust nothing": without Parley's own
+  // hop rule every client behind Railway's edge had the edge's address.
+  const withIp = async (overrides: Parameters<typeof testConfig>[0]) => {
+    const app = await buildApp(testConfig(overrides), { logger: false })
+    t.teardown(() => app.close())
+    app.get('/ip', async (request) => request.ip)
+    return app
+  }
+  const app = await withIp({ trustProxy: 1 })
+  const ip = async (xff: string) => (await app.inject({ url: '/ip', headers: { 'x-forwarded-for': xff } })).body
+  t.equal(await ip('203.0.113.7'), '203.0.113.7', 'the entry the proxy added')
+  t.equal(await ip('198.51.100.1, 203.0.113.7'), '203.0.113.7', 'an entry the client prepended is not believed')
+  t.equal((await app.inject({ url: '/ip' })).body, '127.0.0.1', 'no header: the peer')
+  const two = await withIp({ trustProxy: 2 })
+  t.equal((await two.inject({ url: '/ip', headers: { 'x-forwarded-for': '198.51.100.1, 203.0.113.7, 10.0.0.2' } })).body, '203.0.113.7', 'two hops')
+
+  // The REST limit follows that address: one client is limited, another is not.
+  const limited = await build(t, { trustProxy: 1, rateLimitMax: 2 })
+  const get = (xff: string) => limited.inject({ url: '/rooms/r/messages', headers: { 'x-forwarded-for': xff } })
+  for (let i = 0; i < 2; i++) t.equal((await get('203.0.113.7')).statusCode, 200)
+  t.equal((await get('198.51.100.9, 203.0.113.7')).statusCode, 429, 'a forged entry does not reset the limit')
+  t.equal((await get('203.0.113.8')).statusCode, 200, 'another client has its own limit')
+})

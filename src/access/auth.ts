@@ -6,12 +6,26 @@ export const TOKEN_REFUSALS = {
   missing: 'a token is required',
   invalid: 'the token is not valid: <code>',
   noSubject: 'the token has no sub',
-  otherUser: 'the token is not for this user'
+  badRooms: 'the token\'s rooms claim is not a list of room ids',
+  otherUser: 'the token is not for this user',
+  otherRoom: 'the token is not for this room'
 } as const
 
+/** A verified token: its user, and the rooms it is limited to (null: every room). */
+export interface TokenGrant {
+  subject: string
+  rooms: ReadonlySet<string> | null
+}
+
+/**
+ * `forbidden`: a valid token that does not cover what was asked (another user, another
+ * room): a 403, where a missing or invalid token is a 401.
+ */
 export type TokenCheck =
-  | { ok: true, subject: string }
-  | { ok: false, reason: string, impersonation: boolean, subject?: string }
+  | ({ ok: true } & TokenGrant)
+  | { ok: false, reason: string, forbidden: boolean, subject?: string }
+
+const MAX_ROOM_CLAIMS = 1000
 
 /**
  * Optional signed tokens, the Centrifugo model: the app's own backend mints an
@@ -30,31 +44,39 @@ export function createAuth (secret: string, { issuer = null, audience = null }: 
   })
   const signer = createSigner({ key: secret, algorithm: 'HS256', ...(issuer === null ? {} : { iss: issuer }), ...(audience === null ? {} : { aud: audience }) })
 
-  function subject (token: string | undefined): string | Error {
+  function grant (token: string | undefined): TokenGrant | Error {
     if (!token) return new Error(TOKEN_REFUSALS.missing)
+    let claims: { sub?: unknown, rooms?: unknown }
     try {
-      const { sub } = verifier(token) as { sub?: unknown }
-      if (typeof sub !== 'string' || sub === '') return new Error(TOKEN_REFUSALS.noSubject)
-      return sub
+      claims = verifier(token)
     } catch (err) {
       return new Error(TOKEN_REFUSALS.invalid.replace('<code>', (err as { code?: string }).code ?? 'invalid'))
     }
+    const { sub, rooms } = claims
+    if (typeof sub !== 'string' || sub === '') return new Error(TOKEN_REFUSALS.noSubject)
+    if (rooms === undefined) return { subject: sub, rooms: null }
+    // Centrifugo's channel claims are the model: the token opens these rooms and no other.
+    if (!Array.isArray(rooms) || rooms.length > MAX_ROOM_CLAIMS || !rooms.every((room) => typeof room === 'string')) {
+      return new Error(TOKEN_REFUSALS.badRooms)
+    }
+    return { subject: sub, rooms: new Set(rooms) }
   }
 
   return {
-    subject,
-
-    /** The one token check: valid, and for `userId` when one is given. */
-    check (token: string | undefined, userId?: string): TokenCheck {
-      const sub = subject(token)
-      if (sub instanceof Error) return { ok: false, reason: sub.message, impersonation: false }
-      if (userId !== undefined && sub !== userId) return { ok: false, reason: TOKEN_REFUSALS.otherUser, impersonation: true, subject: sub }
-      return { ok: true, subject: sub }
+    /** The one token check: valid, for `userId` and `roomId` when they are given. */
+    check (token: string | undefined, userId?: string, roomId?: string): TokenCheck {
+      const result = grant(token)
+      if (result instanceof Error) return { ok: false, reason: result.message, forbidden: false }
+      if (userId !== undefined && result.subject !== userId) return { ok: false, reason: TOKEN_REFUSALS.otherUser, forbidden: true, subject: result.subject }
+      if (roomId !== undefined && result.rooms !== null && !result.rooms.has(roomId)) {
+        return { ok: false, reason: TOKEN_REFUSALS.otherRoom, forbidden: true, subject: result.subject }
+      }
+      return { ok: true, ...result }
     },
 
     /** A token for `userId`, valid for `ttlSeconds`: for development and tests. */
-    sign (userId: string, ttlSeconds = 3600): string {
-      return signer({ sub: userId, exp: Math.floor(Date.now() / 1000) + ttlSeconds })
+    sign (userId: string, ttlSeconds = 3600, claims: { rooms?: string[] } = {}): string {
+      return signer({ ...claims, sub: userId, exp: Math.floor(Date.now() / 1000) + ttlSeconds })
     }
   }
 }
@@ -65,6 +87,20 @@ export type Auth = ReturnType<typeof createAuth>
 export function bearerToken (header: string | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)$/i.exec(header ?? '')
   return match?.[1]
+}
+
+/** The subprotocol that carries a socket's token: `bearer.<jwt>` (browsers set no socket headers). */
+export const TOKEN_PROTOCOL_PREFIX = 'bearer.'
+/** The subprotocol a socket that sends its token that way must also offer; the server selects it. */
+export const SOCKET_PROTOCOL = 'parley'
+
+/** The token of a `Sec-WebSocket-Protocol` header's `bearer.<jwt>` entry, if there is one. */
+export function protocolToken (header: string | undefined): string | undefined {
+  for (const entry of (header ?? '').split(',')) {
+    const protocol = entry.trim()
+    if (protocol.startsWith(TOKEN_PROTOCOL_PREFIX)) return protocol.slice(TOKEN_PROTOCOL_PREFIX.length)
+  }
+  return undefined
 }
 
 /**

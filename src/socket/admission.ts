@@ -21,17 +21,20 @@ export interface Refusal extends Close {
  */
 export function createAdmission ({ auth, registry, config }: {
   auth: Auth | null
-  registry: Pick<ConnectionRegistry, 'connections' | 'countFrom'>
-  config: Pick<Config, 'maxSocketsPerRoom' | 'maxSocketsPerIp'>
+  registry: Pick<ConnectionRegistry, 'connections' | 'countFrom' | 'connectionCount'>
+  config: Pick<Config, 'maxSocketsPerRoom' | 'maxSocketsPerIp' | 'maxSockets'>
 }) {
-  /** `roomId` null: a DM socket, which joins no room. */
+  /** `roomId` null: a DM socket, which joins no room. `address`: its clientKey (IPv6 by /64). */
   return function admit (roomId: string | null, userId: string, address: string, token: string | undefined): Refusal | null {
     if ((roomId !== null && !idCheck.Check(roomId)) || !idCheck.Check(userId)) {
       return { ...CLOSES.invalidId, log: { level: 'info', msg: 'websocket refused: invalid room or user id' } }
     }
     if (auth !== null) {
-      const result = auth.check(token, userId)
+      const result = auth.check(token, userId, roomId ?? undefined)
       if (!result.ok) return { code: CLOSES.token.code, reason: result.reason, log: { level: 'warn', msg: 'websocket refused: token', fields: { reason: result.reason } } }
+    }
+    if (registry.connectionCount >= config.maxSockets) {
+      return { ...CLOSES.serverFull, log: { level: 'warn', msg: 'websocket refused: the instance is full', fields: { limit: config.maxSockets } } }
     }
     if (roomId !== null && registry.connections(roomId).size >= config.maxSocketsPerRoom) {
       return { ...CLOSES.roomFull, log: { level: 'warn', msg: 'websocket refused: room is full', fields: { limit: config.maxSocketsPerRoom } } }
