@@ -2,6 +2,7 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
+import { DefaultErrorFunction, SetErrorFunction, ValueErrorType } from '@sinclair/typebox/errors'
 import type { FastifyError } from 'fastify'
 import { ChatError } from '../src/chat/errors'
 
@@ -9,6 +10,13 @@ import { ChatError } from '../src/chat/errors'
 export function errorBody (statusCode: number, message: string, code?: string) {
   return { error: STATUS_CODES[statusCode] ?? 'Error', message, code }
 }
+
+// A schema's own `errorMessage` says what a value must be better than its pattern can
+// (the id pattern spells out every format character).
+SetErrorFunction((error) => {
+  const own = (error.schema as { errorMessage?: unknown }).errorMessage
+  return typeof own === 'string' && error.errorType === ValueErrorType.StringPattern ? own : DefaultErrorFunction(error)
+})
 
 // TypeBox's checker for REST, as for socket frames and ids: one rule (lengths in
 // UTF-16 units, no coercion of bodies) whichever way a value arrives. Query strings

@@ -34,12 +34,12 @@ const dm: FastifyPluginAsyncTypebox = async (fastify) => {
       const log = fastify.log.child({ reqId: request.id, dm: true, userId })
       const address = clientKey(request.ip)
       const query = parseSocketQuery(request.query as Record<string, unknown>)
-      const refusal = admit(null, userId, address, protocolToken(request.headers['sec-websocket-protocol']) ?? query.token)
-      if (refusal !== null) {
-        log[refusal.log.level](refusal.log.fields ?? {}, refusal.log.msg)
-        return socket.close(refusal.code, refusal.reason)
+      const admitted = admit(null, userId, address, protocolToken(request.headers['sec-websocket-protocol']) ?? query.token)
+      if ('code' in admitted) {
+        log[admitted.log.level](admitted.log.fields ?? {}, admitted.log.msg)
+        return socket.close(admitted.code, admitted.reason)
       }
-      openDmSocket(socket, { userId, address, username: query.username, avatarUrl: query.avatarUrl }, { direct, registry, presence, config }, log)
+      openDmSocket(socket, { userId, address, username: query.username, avatarUrl: query.avatarUrl, grant: admitted.grant }, { direct, registry, presence, config }, log)
     }
   })
 
@@ -104,8 +104,8 @@ const dm: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: { tags: ['direct messages'], summary: 'Send a DM: the same path as the DM socket', description: 'A repeated client_id answers the message stored the first time.', body: DirectSendSchema, response: { 200: DirectMessageSchema, 400: ErrorSchema } }
   }, async (request) => {
     const body = request.body
-    authorize(request, body.sender_id)
-    const { message } = await sendDirect(direct, { senderId: body.sender_id, receiverId: body.receiver_id, content: body.content, username: body.sender_username, avatar: body.sender_avatar, clientId: body.client_id })
+    const grant = authorize(request, body.sender_id)
+    const { message } = await sendDirect(direct, { senderId: body.sender_id, receiverId: body.receiver_id, content: body.content, username: grant === null ? body.sender_username : grant.name, avatar: body.sender_avatar, clientId: body.client_id })
     return dmWire(message) as never
   })
 

@@ -25,10 +25,11 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const { user_id: userId, username, content, client_id: bodyClientId } = request.body
-    authorize(request, userId, request.params.room_id)
+    // With tokens on, the name is the token's or the profile's, never one a message gives.
+    const grant = authorize(request, userId, request.params.room_id)
     // A retry (same client_id, or Idempotency-Key) answers the message stored the first time.
     const clientId = bodyClientId ?? request.headers['idempotency-key']
-    const { message } = await sendMessage(chat, { roomId: request.params.room_id, userId, username, content, clientId })
+    const { message } = await sendMessage(chat, { roomId: request.params.room_id, userId, username: grant === null ? username : grant.name, content, clientId })
     return message
   })
 

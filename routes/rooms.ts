@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { clientKey } from '../src/access/client-address'
 import { ChatError } from '../src/chat/errors'
-import { displayName, isStorableText } from '../src/chat/text'
+import { checkName, displayName, isStorableText } from '../src/chat/text'
 import type { FastifyRequest } from 'fastify'
 import { hashPassword, verifyPassword } from '../src/accounts/passwords'
 import { roomWire } from '../src/rooms/rooms'
@@ -37,6 +37,7 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
     const { room_id: roomId } = request.params
     const { user_id: userId, username, avatar_url: avatarUrl } = request.body
     authorize(request, userId, roomId)
+    checkName(username)
     if (username && !isStorableText(username)) {
       throw new ChatError('invalid_username', 'username must be valid Unicode text without NUL characters')
     }

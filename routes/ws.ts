@@ -24,12 +24,12 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
       const log = fastify.log.child({ reqId: request.id, roomId, userId })
       const address = clientKey(request.ip)
       const query = parseSocketQuery(request.query)
-      const refusal = admit(roomId, userId, address, protocolToken(request.headers['sec-websocket-protocol']) ?? query.token)
-      if (refusal !== null) {
-        log[refusal.log.level](refusal.log.fields ?? {}, refusal.log.msg)
-        return socket.close(refusal.code, refusal.reason)
+      const admitted = admit(roomId, userId, address, protocolToken(request.headers['sec-websocket-protocol']) ?? query.token)
+      if ('code' in admitted) {
+        log[admitted.log.level](admitted.log.fields ?? {}, admitted.log.msg)
+        return socket.close(admitted.code, admitted.reason)
       }
-      openSocket(socket, { roomId, userId, address, ...query }, deps, log)
+      openSocket(socket, { roomId, userId, address, ...query, grant: admitted.grant }, deps, log)
     }
   })
 }

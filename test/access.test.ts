@@ -98,3 +98,48 @@ t.test('a socket token in Sec-WebSocket-Protocol (bearer.<jwt>): accepted, never
   const [code] = await new Promise<[number]>((resolve) => wrong.once('close', (c) => resolve([c])))
   t.equal(code, 1008, 'a protocol token is checked like a query one')
 })
+
+t.test('with tokens on, a message carries the profile\'s name or the token\'s, never one it gives itself', async (t) => {
+  const { app, wsBase } = await listen(t, { authSecret: secret })
+  await app.inject({ method: 'POST', url: '/rooms/r/join', headers: bearer('alice'), payload: { user_id: 'alice', username: 'Alice' } })
+  const rest = await app.inject({ method: 'POST', url: '/rooms/r/messages', headers: bearer('alice'), payload: { user_id: 'alice', username: 'bob (admin)', content: 'hi' } })
+  t.equal(rest.json().username, 'Alice', 'REST: the profile\'s name')
+  const named = { authorization: `Bearer ${auth.sign('alice', 60, { name: 'Alice Liddell' })}` }
+  const claimed = await app.inject({ method: 'POST', url: '/rooms/r/messages', headers: named, payload: { user_id: 'alice', username: 'bob (admin)', content: 'hi' } })
+  t.equal(claimed.json().username, 'Alice Liddell', 'REST: the token\'s name claim')
+  const socket = await connect(t, `${wsBase}/ws/r/alice?token=${auth.sign('alice')}`)
+  socket.send({ content: 'over the socket', username: 'bob (admin)' })
+  t.equal((await socket.next((f) => f.content === 'over the socket')).username, 'Alice', 'socket: the profile\'s name')
+  const dm = await connect(t, `${wsBase}/ws/dm/alice?token=${auth.sign('alice')}`)
+  dm.send({ type: 'dm_message', receiver_id: 'carol', content: 'a dm', sender_username: 'bob (admin)' })
+  await dm.ofType('dm_sent')
+  const page = await app.inject({ url: '/conversations/alice-carol/messages', headers: bearer('alice') })
+  t.equal(page.json()[0].sender_username, 'Alice', 'DM: the profile\'s name')
+  t.same((await app.store.latest('r', 10)).map((m) => m.username), ['Alice', 'Alice Liddell', 'Alice'])
+})
+
+t.test('names and ids with format characters (bidi overrides, zero-width) are refused with a 400, nothing stored', async (t) => {
+  const { app, wsBase } = await listen(t)
+  const disguised = ['evil\u202Egnp.exe', 'ad\u200Bmin', 'al\uFEFFice', 'tag\u{E0041}ged', 'x\u2066y']
+  for (const name of disguised) {
+    const join = await app.inject({ method: 'POST', url: '/rooms/r/join', payload: { user_id: 'u1', username: name } })
+    t.equal(join.statusCode, 400, `join ${JSON.stringify(name)}`)
+    t.match(join.json(), { code: 'invalid_username', message: /format characters/ })
+    const post = await app.inject({ method: 'POST', url: '/rooms/r/messages', payload: { user_id: 'u1', username: name, content: 'x' } })
+    t.equal(post.statusCode, 400, `message ${JSON.stringify(name)}`)
+    t.equal((await app.inject({ method: 'POST', url: '/users', payload: { username: name } })).statusCode, 400, `guest ${JSON.stringify(name)}`)
+    const id = encodeURIComponent(name)
+    t.equal((await app.inject({ method: 'POST', url: `/rooms/${id}/join`, payload: { user_id: 'u1' } })).statusCode, 400, `room id ${JSON.stringify(name)}`)
+    t.equal((await app.inject({ method: 'POST', url: '/rooms/r/join', payload: { user_id: name } })).statusCode, 400, `user id ${JSON.stringify(name)}`)
+    const socket = await connect(t, `${wsBase}/ws/r/${id}`)
+    t.equal((await socket.closed).code, 4004, `socket user id ${JSON.stringify(name)}`)
+  }
+  await app.inject({ method: 'POST', url: '/rooms/r/join', payload: { user_id: 'u1', username: 'Ünïcødé 名前 😀' } })
+  const profile = await app.inject({ method: 'PUT', url: '/users/u1/profile', payload: { display_name: 'dis\u202Eplay' } })
+  t.equal(profile.statusCode, 400)
+  t.equal((await app.inject('/users/u1')).json().username, 'Ünïcødé 名前 😀', 'ordinary Unicode names are kept')
+  const socket = await connect(t, `${wsBase}/ws/r/u1`)
+  socket.send({ content: 'x', username: 'bob\u202E' })
+  t.match(await socket.ofType('error'), { code: 'invalid_username' })
+  t.same((await app.store.latest('r', 10)), [], 'nothing stored')
+})

@@ -28,12 +28,15 @@ const PROPERTY_MS = 8000
 const CONTROL_OR_SLASH = /[\u0000-\u001F\u007F/]/
 /** NUL and lone surrogates: text no store keeps as given (refused, see src/chat/text.ts). */
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+/** Format characters (bidi controls, zero-width…): refused in ids and names. */
+const FORMAT = /\p{Cf}/u
 const codePoints = (s: string) => [...s].length
 
-/** The id rule: 1–128 UTF-16 units (one rule for REST and the socket), no control characters, no '/'. */
+/** The id rule: 1–128 UTF-16 units (one rule for REST and the socket), no control or format characters, no '/'. */
 function validId (v: unknown): v is string {
-  return typeof v === 'string' && v.length > 0 && v.length <= 128 && !CONTROL_OR_SLASH.test(v) && !UNSTORABLE.test(v)
+  return typeof v === 'string' && v.length > 0 && v.length <= 128 && !CONTROL_OR_SLASH.test(v) && !UNSTORABLE.test(v) && !FORMAT.test(v)
 }
+const disguisedName = (v: unknown) => typeof v === 'string' && FORMAT.test(v)
 /** Schema string limits (username, type) count UTF-16 units; content counts code points. */
 const optionalString = (v: unknown, max = Infinity) =>
   v === undefined || v === null || (typeof v === 'string' && v.length <= max)
@@ -44,7 +47,7 @@ const goodContent = (v: unknown) =>
 function validMessageBody (body: unknown): boolean {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return false
   const b = body as Record<string, unknown>
-  return validId(b.user_id) && optionalString(b.username, 64) && goodContent(b.content) &&
+  return validId(b.user_id) && optionalString(b.username, 64) && !disguisedName(b.username) && goodContent(b.content) &&
     optionalString(b.type, 32) && (b.client_id === undefined || validId(b.client_id))
 }
 
@@ -75,6 +78,7 @@ function frameOutcome (text: string): FrameOutcome {
       // A JSON escape can carry a lone surrogate or NUL into the content: refused, as on REST.
       if (UNSTORABLE.test(f.content)) return { kind: 'error', code: 'invalid_content' }
       if (codePoints(f.content) > LIMITS.maxContentLength) return { kind: 'error', code: 'content_too_long' }
+      if (disguisedName(f.username)) return { kind: 'error', code: 'invalid_username' }
       return { kind: 'message' }
     case 'typing_start':
     case 'typing_stop':

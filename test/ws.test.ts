@@ -233,6 +233,27 @@ t.test('a page served by Parley itself (same origin) may open a socket', async (
   t.equal(status, 403, 'another port is another origin')
 })
 
+t.test('DNS rebinding: a Host and Origin of another name that match each other are refused; PUBLIC_URL is this server\'s origin', async (t) => {
+  const { wsBase } = await listen(t, { corsOrigins: [], corsOriginPattern: null, publicUrl: 'https://chat.example.com' })
+  const port = new URL(wsBase).port
+  const upgradeStatus = (headers: Record<string, string>) => new Promise<number>((resolve) => {
+    const socket = new WebSocket(`${wsBase}/ws/r/u`, { headers })
+    socket.on('error', () => {})
+    socket.on('open', () => {
+      socket.terminate()
+      resolve(101)
+    })
+    socket.on('unexpected-response', (req, res) => {
+      resolve(res.statusCode!)
+      req.destroy()
+    })
+  })
+  t.equal(await upgradeStatus({ host: `rebind.attacker.example:${port}`, origin: `http://rebind.attacker.example:${port}` }), 403, 'a rebinding page')
+  t.equal(await upgradeStatus({ host: 'chat.example.com', origin: 'https://chat.example.com' }), 101, 'the public origin')
+  t.equal(await upgradeStatus({ origin: `http://localhost:${port}` }), 101, 'a loopback page on this port')
+  t.equal(await upgradeStatus({ origin: `http://localhost.attacker.example:${port}` }), 403)
+})
+
 t.test('a plain GET of the socket URL answers 426', async (t) => {
   const app = await build(t)
   const res = await app.inject('/ws/r/u')

@@ -1,5 +1,6 @@
 // Signed tokens (HS256 JWTs): the one token check for REST and sockets.
 import { createSigner, createVerifier } from 'fast-jwt'
+import { cleanUsername } from '../chat/text'
 
 /** Why a token is refused, as REST messages and socket close reasons say it. */
 export const TOKEN_REFUSALS = {
@@ -11,10 +12,12 @@ export const TOKEN_REFUSALS = {
   otherRoom: 'the token is not for this room'
 } as const
 
-/** A verified token: its user, and the rooms it is limited to (null: every room). */
+/** A verified token: its user, the rooms it is limited to (null: every room), its `name` claim. */
 export interface TokenGrant {
   subject: string
   rooms: ReadonlySet<string> | null
+  /** With tokens on, messages carry this name, or the profile's: never one a message gives. */
+  name: string | null
 }
 
 /**
@@ -46,7 +49,7 @@ export function createAuth (secret: string, { issuer = null, audience = null }: 
 
   function grant (token: string | undefined): TokenGrant | Error {
     if (!token) return new Error(TOKEN_REFUSALS.missing)
-    let claims: { sub?: unknown, rooms?: unknown }
+    let claims: { sub?: unknown, rooms?: unknown, name?: unknown }
     try {
       claims = verifier(token)
     } catch (err) {
@@ -54,12 +57,13 @@ export function createAuth (secret: string, { issuer = null, audience = null }: 
     }
     const { sub, rooms } = claims
     if (typeof sub !== 'string' || sub === '') return new Error(TOKEN_REFUSALS.noSubject)
-    if (rooms === undefined) return { subject: sub, rooms: null }
+    const name = cleanUsername(claims.name) ?? null
+    if (rooms === undefined) return { subject: sub, rooms: null, name }
     // Centrifugo's channel claims are the model: the token opens these rooms and no other.
     if (!Array.isArray(rooms) || rooms.length > MAX_ROOM_CLAIMS || !rooms.every((room) => typeof room === 'string')) {
       return new Error(TOKEN_REFUSALS.badRooms)
     }
-    return { subject: sub, rooms: new Set(rooms) }
+    return { subject: sub, rooms: new Set(rooms), name }
   }
 
   return {
@@ -75,7 +79,7 @@ export function createAuth (secret: string, { issuer = null, audience = null }: 
     },
 
     /** A token for `userId`, valid for `ttlSeconds`: for development and tests. */
-    sign (userId: string, ttlSeconds = 3600, claims: { rooms?: string[] } = {}): string {
+    sign (userId: string, ttlSeconds = 3600, claims: { rooms?: string[], name?: string } = {}): string {
       return signer({ ...claims, sub: userId, exp: Math.floor(Date.now() / 1000) + ttlSeconds })
     }
   }

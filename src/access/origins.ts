@@ -1,24 +1,32 @@
 // The one origin rule, for CORS and for the WebSocket upgrade.
 import type { Config } from '../config'
 
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
+
 /**
  * The one origin rule, for CORS and for the WebSocket upgrade (browsers do not
  * apply CORS to sockets). No Origin header means a non-browser client: allowed.
- * With the request's Host, a same-origin page (one Parley serves, /demo) is allowed too.
+ *
+ * A page Parley serves itself (/demo) is allowed from this server's own origins:
+ * PUBLIC_URL, and a loopback origin on the port the request came in on. Never from
+ * whatever the Host header says: a DNS-rebinding page sends a Host and an Origin of
+ * the attacker's name that match each other.
  */
-export function createOriginCheck (config: Pick<Config, 'corsOrigins' | 'corsOriginPattern'>) {
+export function createOriginCheck (config: Pick<Config, 'corsOrigins' | 'corsOriginPattern' | 'publicUrl'>) {
   const exact = new Set(config.corsOrigins)
+  if (config.publicUrl !== null) exact.add(config.publicUrl)
   const pattern = config.corsOriginPattern
-  return function isAllowedOrigin (origin: string | undefined, host?: string): boolean {
+  return function isAllowedOrigin (origin: string | undefined, localPort?: number): boolean {
     if (origin === undefined) return true
-    return exact.has(origin) || (pattern !== null && pattern.test(origin)) || (host !== undefined && hostOf(origin) === host)
+    return exact.has(origin) || (pattern !== null && pattern.test(origin)) || (localPort !== undefined && isLoopbackOrigin(origin, localPort))
   }
 }
 
-function hostOf (origin: string): string | undefined {
+function isLoopbackOrigin (origin: string, port: number): boolean {
   try {
-    return new URL(origin).host
+    const url = new URL(origin)
+    return url.protocol === 'http:' && LOOPBACK.has(url.hostname) && Number(url.port || 80) === port && url.origin === origin
   } catch {
-    return undefined
+    return false
   }
 }

@@ -3,7 +3,7 @@ import type { Broker } from '../fanout/broker'
 import type { Metrics } from '../ops/metrics'
 import type { Message } from '../schemas/http'
 import type { NewMessage, Store } from '../store/store'
-import { checkContent, cleanAvatar, cleanUsername } from './text'
+import { checkContent, checkName, cleanAvatar, cleanUsername } from './text'
 
 export interface ChatDeps {
   store: Store
@@ -33,6 +33,7 @@ export interface SendResult {
 export type Draft = NewMessage
 
 export function draftOf (input: SendInput): Draft {
+  checkName(input.username)
   const draft: Draft = {
     roomId: input.roomId,
     userId: input.userId,

@@ -1,5 +1,6 @@
 // The text rules: what a username, an avatar URL and a message's content may be.
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { FORMAT_CHAR } from '../schemas/format-chars'
 import { AvatarUrlSchema } from '../schemas/http'
 import { ChatError } from './errors'
 
@@ -15,11 +16,23 @@ export function isStorableText (value: string): boolean {
   return !UNSTORABLE.test(value)
 }
 
-/** A usable username, or undefined for missing, empty, blank, oversized or unstorable values. */
+/** Text fit for a name: storable, and no format character (a bidi override, a zero-width space…). */
+export function isNameText (value: string): boolean {
+  return isStorableText(value) && !FORMAT_CHAR.test(value)
+}
+
+/** Throws a 400 for a given name with a format character, which would disguise it. */
+export function checkName (value: unknown, field = 'username'): void {
+  if (typeof value === 'string' && FORMAT_CHAR.test(value)) {
+    throw new ChatError(`invalid_${field}`, `${field} must not contain invisible format characters (Unicode Cf: bidi controls, zero-width characters)`)
+  }
+}
+
+/** A usable username, or undefined for missing, empty, blank, oversized, unstorable or disguised values. */
 export function cleanUsername (value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined
   const trimmed = value.trim()
-  return trimmed !== '' && trimmed.length <= MAX_USERNAME && isStorableText(trimmed) ? trimmed : undefined
+  return trimmed !== '' && trimmed.length <= MAX_USERNAME && isNameText(trimmed) ? trimmed : undefined
 }
 
 /** An http(s) avatar URL within limits, or undefined. */

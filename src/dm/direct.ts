@@ -1,7 +1,7 @@
 // Direct messages: the one path of a DM (REST and socket alike), its wire shape, its channels.
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ChatError } from '../chat/errors'
-import { checkContent, cleanAvatar, cleanUsername, DEFAULT_USERNAME } from '../chat/text'
+import { checkContent, checkName, cleanAvatar, cleanUsername, DEFAULT_USERNAME } from '../chat/text'
 import type { Broker } from '../fanout/broker'
 import { IdSchema } from '../schemas/http'
 import { roomName, type DirectMessage, type Store } from '../store/store'
@@ -71,6 +71,7 @@ export async function sendDirect (deps: DirectDeps, input: DirectInput): Promise
   if (receiverId === senderId) throw new ChatError('self_message', 'a direct message needs another user as its receiver')
   if (typeof content !== 'string') throw new ChatError('invalid_frame', 'content must be a string')
   checkContent(content, deps.maxContentLength)
+  checkName(input.username, 'sender_username')
   // The frame's name and avatar when it has them; the profile's otherwise (the client
   // sends "" and "Anonymous" freely, and a DM without an avatar makes it poll the sender).
   const ownName = cleanUsername(input.username)

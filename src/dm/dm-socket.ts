@@ -1,6 +1,7 @@
 // A user's DM socket: live DMs, the offline ones pushed once on connect, read receipts, typing, partners' presence.
 import { randomUUID } from 'node:crypto'
 import type { WebSocket } from 'ws'
+import type { TokenGrant } from '../access/auth'
 import { ChatError } from '../chat/errors'
 import type { Config } from '../config'
 import type { ConnectionRegistry } from '../fanout/connection-registry'
@@ -28,7 +29,7 @@ const PUSH_BATCH = 500
 const MAX_PARTNERS = 500
 
 /** Opens a DM socket for `userId`. The path's id is the sender, whatever a frame says. */
-export function openDmSocket (socket: WebSocket, request: { userId: string, address: string, username?: string, avatarUrl?: string }, deps: DmSocketDeps, log: SessionLogger): void {
+export function openDmSocket (socket: WebSocket, request: { userId: string, address: string, username?: string, avatarUrl?: string, grant: TokenGrant | null }, deps: DmSocketDeps, log: SessionLogger): void {
   const { direct, registry, presence, config } = deps
   const { store, broker } = direct
   const { userId } = request
@@ -129,11 +130,12 @@ export function openDmSocket (socket: WebSocket, request: { userId: string, addr
           senderId: userId,
           receiverId: frame.receiver_id,
           content: frame.content,
-          username: frame.sender_username,
+          // With tokens on, the token's name or the profile's, never the frame's.
+          username: request.grant === null ? frame.sender_username : request.grant.name,
           avatar: frame.sender_avatar,
           clientId,
           connectionId: connection.id,
-          fallback: { username: request.username, avatarUrl: request.avatarUrl }
+          fallback: request.grant === null ? { username: request.username, avatarUrl: request.avatarUrl } : undefined
         })
         write({ type: 'dm_sent', id: message.id, conversation_id: message.conversationId, receiver_id: message.receiverId, timestamp: message.createdAt, created, ...(clientId ? { client_id: clientId } : {}) })
         return

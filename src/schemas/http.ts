@@ -1,11 +1,13 @@
 // TypeBox schemas of the REST API and the client frames: the types and the validators.
 import { Type, type Static } from '@sinclair/typebox'
+import { FORMAT_CHARS } from './format-chars'
 
 // Room and user ids are arbitrary strings (the client falls back to ids such as
 // `mock-1735-abc123`), bounded and free of control characters and slashes.
-// A lone UTF-16 surrogate is refused too: a store would keep it as U+FFFD.
-const ID_PATTERN = '^(?:[^\\u0000-\\u001F\\u007F/\\uD800-\\uDFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])+$'
-export const IdSchema = Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN })
+// A lone UTF-16 surrogate is refused too: a store would keep it as U+FFFD; and the
+// format characters (format-chars.ts), which make one id look like another.
+const ID_PATTERN = `^(?:(?!${FORMAT_CHARS.astral})(?:[^\\u0000-\\u001F\\u007F/\\uD800-\\uDFFF${FORMAT_CHARS.bmp}]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF]))+$`
+export const IdSchema = Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN, errorMessage: 'must be an id: no control characters, no "/", no format characters (bidi controls, zero-width characters)' })
 export const UsernameSchema = Type.String({ maxLength: 64 })
 export const AvatarUrlSchema = Type.String({ maxLength: 2048, pattern: '^https?://[^\\s]+$' })
 

@@ -1,6 +1,6 @@
 // Whether a socket (room or DM) may open: ids, token, caps. Refusals are close codes.
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import type { Auth } from '../access/auth'
+import type { Auth, TokenGrant } from '../access/auth'
 import type { Config } from '../config'
 import type { ConnectionRegistry } from '../fanout/connection-registry'
 import { IdSchema } from '../schemas/http'
@@ -11,6 +11,11 @@ const idCheck = TypeCompiler.Compile(IdSchema)
 export interface Refusal extends Close {
   /** What the log line says, with its fields. */
   log: { level: 'info' | 'warn', msg: string, fields?: object }
+}
+
+/** A socket let in, with its token's grant (null in open mode). */
+export interface Admitted {
+  grant: TokenGrant | null
 }
 
 /**
@@ -25,13 +30,15 @@ export function createAdmission ({ auth, registry, config }: {
   config: Pick<Config, 'maxSocketsPerRoom' | 'maxSocketsPerIp' | 'maxSockets'>
 }) {
   /** `roomId` null: a DM socket, which joins no room. `address`: its clientKey (IPv6 by /64). */
-  return function admit (roomId: string | null, userId: string, address: string, token: string | undefined): Refusal | null {
+  return function admit (roomId: string | null, userId: string, address: string, token: string | undefined): Refusal | Admitted {
     if ((roomId !== null && !idCheck.Check(roomId)) || !idCheck.Check(userId)) {
       return { ...CLOSES.invalidId, log: { level: 'info', msg: 'websocket refused: invalid room or user id' } }
     }
+    let grant: TokenGrant | null = null
     if (auth !== null) {
       const result = auth.check(token, userId, roomId ?? undefined)
       if (!result.ok) return { code: CLOSES.token.code, reason: result.reason, log: { level: 'warn', msg: 'websocket refused: token', fields: { reason: result.reason } } }
+      grant = result
     }
     if (registry.connectionCount >= config.maxSockets) {
       return { ...CLOSES.serverFull, log: { level: 'warn', msg: 'websocket refused: the instance is full', fields: { limit: config.maxSockets } } }
@@ -42,6 +49,6 @@ export function createAdmission ({ auth, registry, config }: {
     if (registry.countFrom(address) >= config.maxSocketsPerIp) {
       return { ...CLOSES.tooManyFromAddress, log: { level: 'warn', msg: 'websocket refused: too many sockets from one address', fields: { address, limit: config.maxSocketsPerIp } } }
     }
-    return null
+    return { grant }
   }
 }

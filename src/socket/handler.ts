@@ -1,6 +1,7 @@
 // A socket's life in a room: register, snapshot, replay, frames, cleanup.
 import { randomUUID } from 'node:crypto'
 import type { WebSocket } from 'ws'
+import type { TokenGrant } from '../access/auth'
 import type { ChatDeps } from '../chat/messages'
 import type { Config } from '../config'
 import type { ConnectionRegistry } from '../fanout/connection-registry'
@@ -19,6 +20,8 @@ export interface SocketRequest extends Omit<SocketQuery, 'token'> {
   roomId: string
   userId: string
   address: string
+  /** The token's grant (null in open mode): with tokens on, its name or the profile's names messages. */
+  grant: TokenGrant | null
 }
 
 export interface SocketHandlerDeps {
@@ -55,7 +58,7 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
   const firstForUser = deps.registry.socketsOf(request.roomId, request.userId) === 0
   const ready = register(ctx, firstForUser)
   const session = createSocketSession({
-    nameFor: (given) => nameFor(ctx.account, given),
+    nameFor: (given) => (request.grant === null ? nameFor(ctx.account, given) : request.grant.name),
     deps: deps.chat,
     limits: deps.config,
     roomId: request.roomId,

@@ -1,6 +1,6 @@
 // Users on the wire, and what a profile edit may change.
 import { ChatError } from '../chat/errors'
-import { cleanUsername, isStorableText } from '../chat/text'
+import { checkName, cleanUsername, isStorableText } from '../chat/text'
 import { PROFILE_TEXT_FIELDS, PROFILE_URL_FIELDS, type ProfileBody, type UserWire } from '../schemas/users'
 import { ConflictError, type User, type UserPatch } from '../store/store'
 
@@ -39,11 +39,13 @@ function text (name: string, value: string): string {
 export function profilePatch (body: ProfileBody, user: User): UserPatch {
   const patch: UserPatch = {}
   if (body.display_name !== undefined) {
+    checkName(body.display_name, 'display_name')
     const name = clear(text('display_name', body.display_name))
     if (name !== null && [...name].length < 2) throw new ChatError('invalid_display_name', 'display_name must be at least 2 characters')
     patch.displayName = name
   }
   if (body.username !== undefined && !user.account) {
+    checkName(body.username)
     const name = clear(text('username', body.username))
     if (name === null) throw new ChatError('invalid_username', 'username must not be empty')
     patch.username = name
