@@ -78,6 +78,11 @@ export async function buildApp (config: Config, opts: FastifyServerOptions = {})
   const app = Fastify({
     frameworkErrors,
     bodyLimit: config.bodyLimitBytes,
+    // A client trickling a request is cut with a 408. Node reads these at construction
+    // (setting them on the server afterwards, as Fastify's requestTimeout does, is not
+    // enforced), and checks every connection each second.
+    requestTimeout: config.requestTimeoutMs,
+    http: { requestTimeout: config.requestTimeoutMs, headersTimeout: Math.min(config.requestTimeoutMs, 10_000), connectionsCheckingInterval: 1000 },
     // Ids are checked against their own 128-character rule, with a clear 400.
     routerOptions: { maxParamLength: 512 },
     trustProxy: trustProxyOption(config.trustProxy),

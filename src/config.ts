@@ -48,6 +48,7 @@ export const VARIABLES = {
   logLevel: env('LOG_LEVEL', text('info', `One of ${LOG_LEVELS.join(', ')}.`), (value, name) => oneOf(name, value, LOG_LEVELS)),
   maxContentLength: env('MAX_CONTENT_LENGTH', int(1, 1_000_000, 4000, 'Longest message `content`, in characters (code points); REST and socket alike.')),
   maxFrameBytes: env('MAX_FRAME_BYTES', int(1024, 16_777_216, 65_536, 'Largest WebSocket frame accepted, in bytes; a bigger one closes the socket with 1009.')),
+  requestTimeoutMs: env('REQUEST_TIMEOUT_MS', int(1000, 3_600_000, 60_000, 'A request must arrive whole (headers within 10 s, or this if less) within this; a client that trickles one gets 408. An upgraded socket is not affected.')),
   bodyLimitBytes: env('BODY_LIMIT_BYTES', int(1024, 16_777_216, 65_536, 'Largest HTTP request body, in bytes; a bigger one gets 413.')),
   historyMaxLimit: env('HISTORY_MAX_LIMIT', int(1, 10_000, 500, 'Cap on `GET …/messages?limit=`; larger limits are clamped to it.')),
   wsPingIntervalMs: env('WS_PING_INTERVAL_MS', int(1000, 600_000, 30_000, 'Protocol pings; a socket that has not answered the previous one is terminated.')),

@@ -45,6 +45,7 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     maxSocketsPerRoom: 1000,
     maxSocketsPerIp: 100,
     maxSockets: 20000,
+    requestTimeoutMs: 60000,
     rateLimitMax: 600,
     rateLimitWindowMs: 60_000,
     typingThrottleMs: 2000,

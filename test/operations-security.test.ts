@@ -1,7 +1,9 @@
 import t from 'tap'
+import { once } from 'node:events'
+import { connect as connectTcp } from 'node:net'
 import { Writable } from 'node:stream'
 import { buildApp } from '../src/app'
-import { build, testConfig } from './helper'
+import { build, listen, testConfig } from './helper'
 
 t.test('/health names no internal host: coarse states only, the reason in the log', async (t) => {
   // A Redis nobody listens on: the broker is unavailable (the start waits for it up to 5 s).
@@ -62,4 +64,23 @@ t.test('TRUST_PROXY as a hop count: the address the proxy saw, not one the clien
   for (let i = 0; i < 2; i++) t.equal((await get('203.0.113.7')).statusCode, 200)
   t.equal((await get('198.51.100.9, 203.0.113.7')).statusCode, 429, 'a forged entry does not reset the limit')
   t.equal((await get('203.0.113.8')).statusCode, 200, 'another client has its own limit')
+})
+
+t.test('a client that trickles its request body is cut with a 408 after REQUEST_TIMEOUT_MS', async (t) => {
+  const { base } = await listen(t, { requestTimeoutMs: 1000 })
+  const { port } = new URL(base)
+  const socket = connectTcp(Number(port), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  await once(socket, 'connect')
+  socket.write('POST /rooms/r/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n')
+  const started = Date.now()
+  // A byte every 100 ms: never idle, never done.
+  const drip = setInterval(() => socket.write(' '), 100)
+  t.teardown(() => clearInterval(drip))
+  let answer = ''
+  socket.on('data', (chunk) => { answer += chunk.toString() })
+  await once(socket, 'close')
+  const elapsed = Date.now() - started
+  t.match(answer, /^HTTP\/1\.1 408/, 'a 408')
+  t.ok(elapsed >= 900 && elapsed < 5000, `cut after ${elapsed} ms`)
 })
