@@ -16,7 +16,7 @@ const MAX_CONVERSATIONS = 200
 const DEFAULT_PAGE = 50
 
 const dm: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, broker, registry, presence, config, auth, authorize, accounts, refuseForeignOrigin, upgradeRequired } = fastify
+  const { store, broker, registry, presence, config, metrics, auth, authorize, accounts, refuseForeignOrigin, upgradeRequired } = fastify
   const direct = { store, broker, maxContentLength: config.maxContentLength }
   const admit = createAdmission({ auth, registry, config })
 
@@ -37,7 +37,7 @@ const dm: FastifyPluginAsyncTypebox = async (fastify) => {
         log[refusal.log.level](refusal.log.fields ?? {}, refusal.log.msg)
         return socket.close(refusal.code, refusal.reason)
       }
-      openDmSocket(socket, { userId, address, username: query.username, avatarUrl: query.avatarUrl }, { direct, registry, presence, config }, log)
+      openDmSocket(socket, { userId, address, username: query.username, avatarUrl: query.avatarUrl }, { direct, registry, presence, config, metrics }, log)
     }
   })
 
