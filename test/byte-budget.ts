@@ -43,7 +43,10 @@ export function watchQueues (app: FastifyInstance, channels: string[]) {
       return written
     }
   })
-  return { get max () { return max } }
+  return {
+    get max () { return max },
+    reset () { max = 0 }
+  }
 }
 
 /** A client that takes nothing off its TCP socket once open; `resume()` reads again. */
