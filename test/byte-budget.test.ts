@@ -92,25 +92,52 @@ t.test('a replay to a client that never reads is cut with 1013 once it does not 
   t.match((await app.inject({ url: '/metrics' })).body, /parley_ws_slow_consumer_cuts_total 1/, 'counted as a slow-consumer cut')
 })
 
-t.test('live messages held during a long paged replay follow it, each once, and count toward the budget', async (t) => {
+t.test('a slow reader of a long paged replay is not cut by the live messages held meanwhile; they follow it, each once', async (t) => {
   const { app, wsBase } = await listen(t, CONFIG)
   await heavyRoom(app, 'big', HISTORY)
   const queues = watchQueues(app, ['big'])
   const socket = new WebSocket(`${wsBase}/ws/big/reader?since=0`)
   t.teardown(() => socket.terminate())
   const seqs: number[] = []
+  let recovered = false
   socket.on('message', (data) => {
     const frame = JSON.parse(data.toString())
     if (frame.type === 'message') seqs.push(frame.seq)
+    if (frame.type === 'recovery') recovered = true
   })
+  const closed = new Promise((resolve) => socket.on('close', resolve))
   await once(socket, 'open')
+  // A reader on a slow link: one chunk (64 KB at most) every 5 ms.
+  const tcp = (socket as any)._socket
+  let throttled = true
+  tcp.on('data', () => {
+    if (!throttled) return
+    tcp.pause()
+    setTimeout(() => tcp.resume(), 5)
+  })
   // Small live messages while the replay is under way.
-  for (let i = 1; i <= 50; i++) {
-    await app.inject({ method: 'POST', url: '/rooms/big/messages', payload: { user_id: 'w', content: `live ${i}` } })
+  let live = 0
+  while (!recovered && live < 200) {
+    await app.inject({ method: 'POST', url: '/rooms/big/messages', payload: { user_id: 'w', content: `live ${++live}` } })
+    await new Promise((resolve) => setTimeout(resolve, 5))
   }
-  await until(() => seqs.length >= HISTORY + 50, 20_000)
-  t.same(seqs, Array.from({ length: HISTORY + 50 }, (_, i) => i + 1), 'replay and live, each once, in order')
+  await Promise.race([until(() => seqs.length >= HISTORY + live, 30_000), closed])
+  throttled = false
+  t.equal(socket.readyState, WebSocket.OPEN, 'the reader is still open')
+  t.same(seqs, Array.from({ length: HISTORY + live }, (_, i) => i + 1), `replay and live (${live} posted during the replay), each once, in order`)
   t.ok(queues.max <= BUDGET + SLACK, `the server held at most the budget for it (${queues.max} bytes at most, budget ${BUDGET})`)
+})
+
+t.test('a protocol ping is answered with a pong that echoes it', async (t) => {
+  const { wsBase } = await listen(t, CONFIG)
+  for (const path of ['/ws/r/u', '/ws/dm/u']) {
+    const socket = new WebSocket(`${wsBase}${path}`)
+    t.teardown(() => socket.terminate())
+    await once(socket, 'open')
+    socket.ping(Buffer.from('are you there'))
+    const [data] = await once(socket, 'pong')
+    t.equal(data.toString(), 'are you there', `${path}: the pong echoes the ping`)
+  }
 })
 
 t.test('a DM socket\'s offline push is paced by the budget: a reader gets it all, a client that never reads is cut', async (t) => {

@@ -72,6 +72,9 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
   // An empty queue takes any one frame: a frame larger than the whole budget could
   // otherwise never be sent. Past that, nothing may take the queue over the budget.
   const fits = (bytes: number) => queued() === 0 || queued() + bytes <= maxBufferedBytes
+  // Bulk fills at most half the budget in the stream: the other half is room for the
+  // replies and the broadcasts held meanwhile, so a reader keeping up is not cut by them.
+  const roomForBulk = (bytes: number) => fits(bytes) && (raw.writableLength === 0 || raw.writableLength + bytes <= maxBufferedBytes / 2)
   // Nothing may follow a close frame, and a closing socket takes no more data.
   const open = () => !cut && socket.readyState === WebSocket.OPEN
 
@@ -140,7 +143,7 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
     },
     async writePaced (text) {
       const frame = textFrame(text)
-      while (open() && !fits(frame.length)) {
+      while (open() && !roomForBulk(frame.length)) {
         // Held deliveries alone fill the budget: no read of the peer makes room for this.
         if (raw.writableLength === 0 || !(await flushed(drainTimeoutMs))) {
           if (open()) slow()
