@@ -13,8 +13,9 @@ export default fp(async function websocketPlugin (fastify) {
   const { maxFrameBytes, wsPingIntervalMs, shutdownGraceMs } = fastify.config
 
   await fastify.register(websocket, {
-    // A frame over maxPayload closes the socket with 1009.
-    options: { maxPayload: maxFrameBytes, perMessageDeflate: false, handleProtocols: selectProtocol },
+    // A frame over maxPayload closes the socket with 1009. Pongs are answered by the
+    // socket's connection, within its byte budget (src/socket/connection.ts).
+    options: { maxPayload: maxFrameBytes, perMessageDeflate: false, autoPong: false, handleProtocols: selectProtocol },
     errorHandler: (error, socket, request) => onSocketError(request.log, socket, error),
     preClose: async function closeSockets () {
       const { clients } = fastify.websocketServer

@@ -18,7 +18,7 @@ const MAX_CONVERSATIONS = 200
 const DEFAULT_PAGE = 50
 
 const dm: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, broker, registry, presence, config, auth, authorize, accounts, refuseForeignOrigin, upgradeRequired } = fastify
+  const { store, broker, registry, presence, config, metrics, auth, authorize, accounts, refuseForeignOrigin, upgradeRequired } = fastify
   const direct = { store, broker, maxContentLength: config.maxContentLength }
   const admit = createAdmission({ auth, registry, config })
 
@@ -39,7 +39,7 @@ const dm: FastifyPluginAsyncTypebox = async (fastify) => {
         log[admitted.log.level](admitted.log.fields ?? {}, admitted.log.msg)
         return socket.close(admitted.code, admitted.reason)
       }
-      openDmSocket(socket, { userId, address, username: query.username, avatarUrl: query.avatarUrl, grant: admitted.grant }, { direct, registry, presence, config }, log)
+      openDmSocket(socket, { userId, address, username: query.username, avatarUrl: query.avatarUrl, grant: admitted.grant }, { direct, registry, presence, config, metrics }, log)
     }
   })
 

@@ -37,6 +37,7 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     shutdownGraceMs: 10_000,
     metricsToken: null,
     maxBufferedBytes: 1_048_576,
+    wsDrainTimeoutMs: 30_000,
     wsMessageRate: 5,
     wsMessageBurst: 10,
     wsFrameRate: 30,

@@ -2,6 +2,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import http from 'node:http'
 import WebSocket from 'ws'
+import { BUDGET, CONFIG as BUDGET_CONFIG, HEAVY, SLACK, watchQueues } from './byte-budget'
 import { listen, until } from './helper'
 
 // Every property runs against one live in-process server, with the rate limits out of
@@ -153,10 +154,10 @@ function checkStatus (res: Answer, what: string): void {
   expect(!('stack' in body) && !/\n\s+at /.test(res.text), `${what}: a stack trace in a ${res.status}`)
 }
 
-async function property<T> (t: tap.Test, name: string, arb: fc.Arbitrary<T>, predicate: (value: T) => Promise<void>, numRuns = RUNS) {
+async function property<T> (t: tap.Test, name: string, arb: fc.Arbitrary<T>, predicate: (value: T) => Promise<void>, numRuns = RUNS, ms = PROPERTY_MS) {
   const details = await fc.check(fc.asyncProperty(arb, predicate), {
     numRuns,
-    plugins: [fc.interruptAfterTimeLimit(PROPERTY_MS)],
+    plugins: [fc.interruptAfterTimeLimit(ms)],
     // A failure prints its seed: FUZZ_SEED=<seed> npx tap test/fuzz.test.ts replays it.
     ...(process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED) } : {})
   })
@@ -531,5 +532,100 @@ t.test('fuzzing REST and WebSocket input', async (t) => {
   })
 
   await until(() => app.registry.connectionCount === 0, 5000).catch(() => {})
+  t.equal(app.registry.connectionCount, 0, 'every fuzzing socket has left the registry')
+})
+
+t.test('fuzzing what one socket can make the server queue for it', async (t) => {
+  const room = 'fuzz-budget'
+  const { app, wsBase } = await listen(t, { ...LIMITS, ...BUDGET_CONFIG })
+  // A history of ~6 MB, past the loopback kernel buffers (~4 MB) and the budget: a
+  // since=0 replay of it must be paced.
+  for (let i = 1; i <= 250; i++) {
+    await app.inject({ method: 'POST', url: `/rooms/${room}/messages`, payload: { user_id: 'w', content: HEAVY } })
+  }
+  const queues = watchQueues(app, [room])
+
+  // Frames the server answers to the sender alone, from ~20 bytes to ~24 KB each.
+  const answered = fc.constantFrom(
+    '{"type":"keep_alive"}',
+    'not json',
+    '{"content":7}',
+    JSON.stringify({ type: HEAVY.slice(0, 64) }),
+    // A retried client_id is answered with the stored message.
+    JSON.stringify({ content: HEAVY, client_id: 'fuzz-heavy' })
+  )
+  type Action =
+    | { kind: 'frames', text: string, count: number }
+    | { kind: 'post', count: number }
+    | { kind: 'pings', count: number }
+    | { kind: 'pause' }
+    | { kind: 'resume' }
+    | { kind: 'wait', ms: number }
+    | { kind: 'open', since: boolean, presence: boolean }
+  const action: fc.Arbitrary<Action> = fc.oneof(
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant('frames' as const), text: answered, count: fc.integer({ min: 1, max: 400 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('post' as const), count: fc.integer({ min: 1, max: 10 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('pings' as const), count: fc.integer({ min: 1, max: 20_000 }) }) },
+    { weight: 3, arbitrary: fc.constant({ kind: 'pause' as const }) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'resume' as const }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 100 }) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('open' as const), since: fc.boolean(), presence: fc.boolean() }) }
+  )
+  const yieldNow = () => new Promise((resolve) => setTimeout(resolve, 1))
+  const PING = Buffer.alloc(125, 7)
+
+  await property(t, 'no sequence of frames and reads makes the server hold more than MAX_BUFFERED_BYTES for a socket; past it, close 1013', fc.array(action, { minLength: 1, maxLength: 12 }), async (actions) => {
+    queues.reset()
+    const sockets: Array<{ socket: WebSocket, closes: number[] }> = []
+    let paused = false
+    const open = async (query: string) => {
+      const socket = new WebSocket(`${wsBase}/ws/${room}/fuzz-${sockets.length}${query}`)
+      const entry = { socket, closes: [] as number[] }
+      sockets.push(entry)
+      socket.on('error', () => {})
+      socket.on('message', () => {})
+      socket.on('close', (code) => entry.closes.push(code))
+      await new Promise((resolve) => { socket.once('open', resolve); socket.once('close', resolve) })
+      if (paused) (socket as any)._socket?.pause()
+    }
+    const current = () => sockets[sockets.length - 1].socket
+    try {
+      await open('')
+      for (const a of actions) {
+        const socket = current()
+        switch (a.kind) {
+          case 'frames':
+          case 'pings':
+            for (let i = 0; i < a.count && socket.readyState === WebSocket.OPEN; i++) {
+              if (a.kind === 'frames') socket.send(a.text)
+              else socket.ping(PING)
+              if (i % (a.kind === 'frames' ? 4 : 100) === 3) await yieldNow()
+            }
+            break
+          case 'post':
+            for (let i = 0; i < a.count; i++) await app.inject({ method: 'POST', url: `/rooms/${room}/messages`, payload: { user_id: 'w', content: HEAVY } })
+            break
+          case 'pause':
+          case 'resume':
+            paused = a.kind === 'pause'
+            for (const { socket: s } of sockets) (s as any)._socket?.[a.kind]()
+            break
+          case 'wait':
+            await new Promise((resolve) => setTimeout(resolve, a.ms))
+            break
+          case 'open':
+            await open(`?${a.since ? 'since=0&' : ''}${a.presence ? 'presence=1' : ''}`)
+            break
+        }
+      }
+      // What the last actions set off (a replay, a burst's answers) has time to be written.
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      expect(queues.max <= BUDGET + SLACK, `the server held ${queues.max} bytes for one socket (MAX_BUFFERED_BYTES=${BUDGET})`)
+      for (const { closes } of sockets) expect(closes.every((code) => code === 1013), `a socket was closed with ${closes}`)
+    } finally {
+      for (const { socket } of sockets) socket.terminate()
+      await until(() => app.registry.connectionCount === 0, 5000).catch(() => {})
+    }
+  }, 40, 20_000)
   t.equal(app.registry.connectionCount, 0, 'every fuzzing socket has left the registry')
 })

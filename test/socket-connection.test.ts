@@ -18,7 +18,7 @@ async function pair (t: Tap) {
   t.teardown(() => client.terminate())
   const duplicates: Array<[number, number]> = []
   const connection = createSocketConnection({
-    socket, id: 'c1', roomId: 'r', userId: 'u', address: '127.0.0.1', maxBufferedBytes: 1 << 20,
+    socket, id: 'c1', roomId: 'r', userId: 'u', address: '127.0.0.1', maxBufferedBytes: 1 << 20, drainTimeoutMs: 1000,
     onSlow: () => t.fail('not slow'),
     onDuplicate: (seq, lastSent) => duplicates.push([seq, lastSent])
   })

@@ -6,6 +6,7 @@ import { ChatError } from '../chat/errors'
 import type { Config } from '../config'
 import type { ConnectionRegistry } from '../fanout/connection-registry'
 import type { PresenceTracker } from '../fanout/presence-tracker'
+import type { Metrics } from '../ops/metrics'
 import { CLOSES } from '../socket/close-codes'
 import { createSocketConnection } from '../socket/connection'
 import { parseJsonObject, unknownType } from '../socket/frames'
@@ -20,12 +21,14 @@ export interface DmSocketDeps {
   registry: ConnectionRegistry
   presence: PresenceTracker
   config: Config
+  metrics?: Pick<Metrics, 'slowConsumerCut'>
 }
 
 // A claimed DM not marked delivered (the process died between push and mark) is
 // pushed again after this: at-least-once across a crash, once otherwise.
 const CLAIM_LEASE_MS = 30_000
-const PUSH_BATCH = 500
+// Claimed, and so kept in memory, at a time: a batch goes out as the socket drains.
+const PUSH_BATCH = 100
 const MAX_PARTNERS = 500
 
 /** Opens a DM socket for `userId`. The path's id is the sender, whatever a frame says. */
@@ -34,7 +37,7 @@ export function openDmSocket (socket: WebSocket, request: { userId: string, addr
   const { store, broker } = direct
   const { userId } = request
   const channel = dmChannel(userId)
-  const write = (frame: object) => connection.write(JSON.stringify(frame))
+  const write = (frame: object) => { connection.write(JSON.stringify(frame)) }
 
   // Deliveries to this user's channel marked "in" are DMs to them: once one is on a
   // socket, it is delivered (marked in batches, once per event-loop turn).
@@ -56,8 +59,10 @@ export function openDmSocket (socket: WebSocket, request: { userId: string, addr
     userId,
     address: request.address,
     maxBufferedBytes: config.maxBufferedBytes,
+    drainTimeoutMs: config.wsDrainTimeoutMs,
     onSlow: () => {
-      log.warn({}, 'slow consumer cut (DM socket)')
+      log.warn({ buffered: socket.bufferedAmount }, 'slow consumer cut (DM socket)')
+      deps.metrics?.slowConsumerCut()
       registry.remove(connection).catch(() => {})
       connection.close(CLOSES.slowConsumer.code, CLOSES.slowConsumer.reason)
     },
@@ -77,21 +82,27 @@ export function openDmSocket (socket: WebSocket, request: { userId: string, addr
     // Partners online now, as the client learns them: one user_joined each.
     const partners = await store.partners(userId, MAX_PARTNERS)
     const online = await Promise.all(partners.map(async (id) => (await presence.online(dmChannel(id)).catch((): string[] => [])).includes(id)))
-    for (const [i, partner] of partners.entries()) if (online[i]) write(await presenceFrame('user_joined', partner))
-    await pushUndelivered()
+    for (const [i, partner] of partners.entries()) {
+      if (online[i] && !await connection.writePaced(JSON.stringify(await presenceFrame('user_joined', partner)))) return
+    }
+    if (!await pushUndelivered()) return
     connection.release(0)
     if (firstSocket && await presence.enter(channel, userId).catch(() => false)) await tellPartners('user_joined', partners)
   }
 
-  /** The DMs that reached no socket of this user yet, oldest first, each once. */
-  async function pushUndelivered (): Promise<void> {
+  /**
+   * The DMs that reached no socket of this user yet, oldest first, each once, waiting
+   * while the socket's budget is full. False when the socket was cut on the way: the
+   * claimed DMs it was not sent stay undelivered (pushed again once the claim expires).
+   */
+  async function pushUndelivered (): Promise<boolean> {
     for (;;) {
       const batch = await store.claimUndelivered(userId, CLAIM_LEASE_MS, PUSH_BATCH)
       for (const message of batch) {
-        connection.write(JSON.stringify(dmWire(message)))
+        if (!await connection.writePaced(JSON.stringify(dmWire(message)))) return false
         connection.remember(inboundKey(message.id))
       }
-      if (batch.length < PUSH_BATCH) return
+      if (batch.length < PUSH_BATCH) return true
     }
   }
 

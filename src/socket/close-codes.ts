@@ -32,7 +32,7 @@ const MEANING: Record<number, { when: string, client: string }> = {
   1012: { when: 'The server is restarting or shutting down (SIGTERM, redeploy).', client: 'Reconnect.' },
   1009: { when: 'A frame larger than MAX_FRAME_BYTES (sent by ws itself).', client: 'Reconnect and send smaller frames.' },
   1011: { when: 'Registering the socket failed (for example a storage error).', client: 'Reconnect.' },
-  1013: { when: 'The socket fell more than MAX_BUFFERED_BYTES behind, or the room holds MAX_SOCKETS_PER_ROOM sockets on this instance, or the instance holds MAX_SOCKETS.', client: 'Reconnect after a pause; recover missed messages with since=.' },
+  1013: { when: 'The socket fell more than MAX_BUFFERED_BYTES behind (whatever it was being sent: broadcasts, replies, a replay), or the room holds MAX_SOCKETS_PER_ROOM sockets on this instance, or the instance holds MAX_SOCKETS.', client: 'Reconnect after a pause; recover missed messages with since=.' },
   1008: { when: 'Policy: sustained rate-limit abuse, more than MAX_SOCKETS_PER_IP sockets from one address, or (with AUTH_SECRET) a missing, invalid or expired token, or one for another user or (by its `rooms` claim) another room.', client: 'Back off; with a token problem, get a fresh token first.' },
   1006: { when: 'Not sent: what the client sees when the heartbeat terminates a socket that stopped answering protocol pings.', client: 'Reconnect.' }
 }

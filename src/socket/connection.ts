@@ -1,12 +1,13 @@
-// A registry connection over a ws socket, with the per-socket byte cap and the recovery hold.
+// A registry connection over a ws socket, with the socket's byte budget and the recovery hold.
 import { WebSocket } from 'ws'
 import type { Connection } from '../fanout/connection-registry'
-import { streamOf } from './ws-internals'
+import { pongFrame, streamOf, textFrame } from './ws-internals'
 
 // A close handshake that a stalled peer never completes must not hold the socket.
 const CLOSE_TIMEOUT_MS = 2000
 // Keys remembered per socket: more than a connect's offline push can cross with.
 const RECENT_KEYS = 1024
+const EMPTY = Buffer.alloc(0)
 
 export interface SocketConnectionOptions {
   socket: WebSocket
@@ -14,8 +15,11 @@ export interface SocketConnectionOptions {
   roomId: string
   userId: string
   address: string
+  /** The socket's byte budget: what may be queued for it (unsent, and held) at any time. */
   maxBufferedBytes: number
-  /** Called once, instead of a send, when the peer has fallen too far behind. */
+  /** How long a paced write waits for the peer to read before the socket is cut. */
+  drainTimeoutMs: number
+  /** Called once, instead of a write, when the peer has fallen too far behind. */
   onSlow (): void
   /** A chat message at or below the last seq this socket was sent: refused, never sent. */
   onDuplicate (seq: number, lastSent: number): void
@@ -24,9 +28,13 @@ export interface SocketConnectionOptions {
 }
 
 export interface SocketConnection extends Connection {
-  /** Writes straight to the socket, past a hold: replies and replayed history. */
-  write (data: string): void
-  /** Holds room deliveries back (in order, within the byte cap) until release. */
+  /** What the server holds for this socket: bytes its stream has not sent yet, and held deliveries. */
+  queuedBytes (): number
+  /** A reply, past a hold, within the budget: one that does not fit cuts the socket. Whether it went out. */
+  write (text: string): boolean
+  /** Bulk (replayed history, snapshots), past a hold: waits while the budget is full, cut if the peer does not read. */
+  writePaced (text: string): Promise<boolean>
+  /** Holds room deliveries back (in order, within the budget) until release. */
   hold (): void
   /** Sends what was held, less the chat messages at or below `throughSeq` (the replay had them). */
   release (throughSeq: number): void
@@ -35,15 +43,18 @@ export interface SocketConnection extends Connection {
 }
 
 /**
- * A registry connection over a ws socket, with a cap on the bytes it may queue.
+ * A registry connection over a ws socket, with one byte budget for everything the
+ * server queues for it: broadcasts, held deliveries, replies, pongs and replays.
  *
- * Room deliveries arrive as whole text frames (ws-internals.ts), framed once per
- * broadcast, and go straight to the TCP socket. That keeps their order with ws's own
- * sends (replies, close) because without permessage-deflate (off, plugins/websocket.ts)
- * ws writes every frame to the socket synchronously, in call order.
+ * Every frame is written whole to the TCP socket here, past ws's sender, so that its
+ * bytes are counted before they are queued. That keeps their order with ws's own
+ * sends (close, heartbeat pings) because without permessage-deflate (off,
+ * plugins/websocket.ts) ws writes every frame to the socket synchronously, in call
+ * order. Pongs are ours too (autoPong is off there): a client flooding pings at a
+ * socket it never reads would otherwise queue pongs without bound.
  */
 export function createSocketConnection (opts: SocketConnectionOptions): SocketConnection {
-  const { socket, maxBufferedBytes } = opts
+  const { socket, maxBufferedBytes, drainTimeoutMs } = opts
   const raw = streamOf(socket)
   let cut = false
   let held: Array<{ data: Buffer, seq?: number, key?: string }> | null = null
@@ -57,11 +68,47 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
   // Keys sent lately (direct messages): a live push and an offline one can cross.
   const recentKeys = new Set<string>()
 
+  const queued = () => raw.writableLength + heldBytes
+  // An empty queue takes any one frame: a frame larger than the whole budget could
+  // otherwise never be sent. Past that, nothing may take the queue over the budget.
+  const fits = (bytes: number) => queued() === 0 || queued() + bytes <= maxBufferedBytes
+  // Bulk fills at most half the budget in the stream: the other half is room for the
+  // replies and the broadcasts held meanwhile, so a reader keeping up is not cut by them.
+  const roomForBulk = (bytes: number) => fits(bytes) && (raw.writableLength === 0 || raw.writableLength + bytes <= maxBufferedBytes / 2)
+  // Nothing may follow a close frame, and a closing socket takes no more data.
+  const open = () => !cut && socket.readyState === WebSocket.OPEN
+
   function slow (): void {
     cut = true
     held = null
+    heldBytes = 0
     opts.onSlow()
   }
+
+  /** The one way a frame reaches the socket: within the budget, or the socket is cut. */
+  function put (frame: Buffer): boolean {
+    if (!open()) return false
+    if (!fits(frame.length)) {
+      slow()
+      return false
+    }
+    raw.write(frame)
+    return true
+  }
+
+  /** Resolves true once everything queued now has gone to the kernel, false after `ms`. */
+  function flushed (ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms)
+      // An empty write's callback runs once the writes before it have left.
+      raw.write(EMPTY, (err) => {
+        clearTimeout(timer)
+        resolve(err == null)
+      })
+    })
+  }
+
+  socket.on('ping', (payload: Buffer) => { put(pongFrame(payload)) })
 
   return {
     id: opts.id,
@@ -76,26 +123,34 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
       }
       if (key !== undefined && recentKeys.has(key)) return
       if (held) {
+        if (!fits(data.length)) return slow()
         heldBytes += data.length
-        if (heldBytes > maxBufferedBytes) return slow()
         held.push({ data, seq, key })
         return
       }
-      // Nothing may follow a close frame, and a closing socket takes no more data.
-      if (socket.readyState !== WebSocket.OPEN) return
-      // What the socket still holds for this peer (ws itself queues nothing without deflate).
-      if (raw.writableLength > maxBufferedBytes) return slow()
-      raw.write(data)
+      if (!put(data)) return
       if (seq !== undefined) lastSent = seq
       if (key !== undefined) this.remember(key)
     },
+    queuedBytes: queued,
     remember (key) {
       if (recentKeys.size >= RECENT_KEYS) recentKeys.delete(recentKeys.values().next().value as string)
       recentKeys.add(key)
       opts.onKeySent?.(key)
     },
-    write (data) {
-      if (!cut) socket.send(data)
+    write (text) {
+      return open() && put(textFrame(text))
+    },
+    async writePaced (text) {
+      const frame = textFrame(text)
+      while (open() && !roomForBulk(frame.length)) {
+        // Held deliveries alone fill the budget: no read of the peer makes room for this.
+        if (raw.writableLength === 0 || !(await flushed(drainTimeoutMs))) {
+          if (open()) slow()
+          return false
+        }
+      }
+      return put(frame)
     },
     hold () {
       held = []
@@ -104,6 +159,7 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
     release (throughSeq) {
       const frames = held
       held = null
+      heldBytes = 0
       replayed = Math.max(replayed, throughSeq)
       lastSent = Math.max(lastSent, throughSeq)
       if (!frames) return

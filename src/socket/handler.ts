@@ -16,6 +16,9 @@ import type { SocketQuery } from './query'
 import { createSocketSession, type SessionLogger } from './session'
 import { onSocketError, replaceErrorListener } from './ws-internals'
 
+// Messages a replay reads at a time: what one socket's replay keeps in memory.
+const REPLAY_PAGE = 100
+
 export interface SocketRequest extends Omit<SocketQuery, 'token'> {
   roomId: string
   userId: string
@@ -39,8 +42,10 @@ interface Socket {
   deps: SocketHandlerDeps
   log: SessionLogger
   connection: SocketConnection
-  /** Writes a frame to this socket only, past a recovery hold. */
+  /** Writes a reply to this socket only, past a recovery hold, within its byte budget. */
   write (frame: object): void
+  /** Writes bulk (snapshot, replay) to this socket only, waiting while its budget is full. Whether it went out. */
+  writePaced (frame: object): Promise<boolean>
   /** The user behind the socket, read at registration (frames wait for it). */
   account?: User
 }
@@ -85,7 +90,7 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
   })
 }
 
-/** The registry connection, with the per-socket byte cap: a slow reader is cut, not queued for. */
+/** The registry connection, with the socket's byte budget: a slow reader is cut, not queued for. */
 function connect (socket: WebSocket, request: SocketRequest, deps: SocketHandlerDeps, log: SessionLogger): Socket {
   const { registry, config, metrics } = deps
   let duplicates = 0
@@ -96,6 +101,7 @@ function connect (socket: WebSocket, request: SocketRequest, deps: SocketHandler
     userId: request.userId,
     address: request.address,
     maxBufferedBytes: config.maxBufferedBytes,
+    drainTimeoutMs: config.wsDrainTimeoutMs,
     onSlow: () => {
       // Out of the room at once, so no more bytes pile up; then the close.
       log.warn({ buffered: socket.bufferedAmount }, 'slow consumer cut')
@@ -108,7 +114,15 @@ function connect (socket: WebSocket, request: SocketRequest, deps: SocketHandler
       if (duplicates++ === 0) log.error({ seq, lastSent }, 'a chat message reached a socket twice or out of order; dropped (later ones are counted in parley_ws_duplicates_dropped_total)')
     }
   })
-  return { socket, request, deps, log, connection, write: (frame) => connection.write(JSON.stringify(frame)) }
+  return {
+    socket,
+    request,
+    deps,
+    log,
+    connection,
+    write: (frame) => { connection.write(JSON.stringify(frame)) },
+    writePaced: (frame) => connection.writePaced(JSON.stringify(frame))
+  }
 }
 
 /** Profile (a socket's query values only fill what is missing) and registry, then snapshot, replay, presence. */
@@ -122,9 +136,12 @@ async function register (ctx: Socket, firstForUser: boolean): Promise<void> {
     })
   const [profile] = await Promise.all([registered, deps.registry.add(ctx.connection), user])
   const online = await onlineNow(ctx)
-  if (request.presence || deps.config.extendedFrames) ctx.write(await roomState(ctx, online))
-  for (const member of online) if (member.id !== request.userId) ctx.write(snapshotFrame(request.roomId, member.id, member.profile, online.length))
-  if (request.since !== undefined) await recover(ctx, request.since)
+  // A room of a thousand profiles is bulk too: it waits for the peer to read, within the budget.
+  if (request.presence || deps.config.extendedFrames) await ctx.writePaced(await roomState(ctx, online))
+  for (const member of online) {
+    if (member.id !== request.userId && !await ctx.writePaced(snapshotFrame(request.roomId, member.id, member.profile, online.length))) return
+  }
+  if (request.since !== undefined && !await recover(ctx, request.since)) return
   // Online anywhere already (another tab, another instance): no second user_joined.
   if (firstForUser) await announce(ctx, 'user_joined', profile)
 }
@@ -176,21 +193,36 @@ async function roomState (ctx: Socket, online: Array<{ id: string, profile: Prof
   }
 }
 
-/** The replay of `since=`: what was missed, a recovery frame, then what was held meanwhile. */
-async function recover (ctx: Socket, after: number): Promise<void> {
+/**
+ * The replay of `since=`: what was missed, a recovery frame, then what was held meanwhile.
+ * Read and written a page at a time, each frame waiting while the socket's budget is
+ * full: a replay larger than the budget reaches a reader, and is never all in memory.
+ * False when the socket was cut or closed on the way.
+ */
+async function recover (ctx: Socket, after: number): Promise<boolean> {
   const { config, chat: { store } } = ctx.deps
   const { roomId } = ctx.request
   const cap = config.recoveryMaxMessages
-  const missed = await store.page(roomId, { afterSeq: after, limit: cap + 1 })
-  if (missed.length > cap) {
-    const lastSeq = await store.lastSeq(roomId)
-    ctx.write({ type: 'recovery', status: 'gap', room_id: roomId, since: after, last_seq: lastSeq, message: `more than ${cap} messages were missed; load them from history` })
-    ctx.connection.release(lastSeq)
-    return
+  // Where the replay ends: anything stored later reaches the hold (the room's live
+  // stream started before this read). Seqs are dense, so end - after were missed.
+  const end = await store.lastSeq(roomId)
+  if (end - after > cap) {
+    ctx.write({ type: 'recovery', status: 'gap', room_id: roomId, since: after, last_seq: end, message: `more than ${cap} messages were missed; load them from history` })
+    ctx.connection.release(end)
+    return true
   }
-  for (const message of missed) ctx.write(message)
+  let cursor = after
+  let replayed = 0
+  while (cursor < end) {
+    const page = await store.page(roomId, { afterSeq: cursor, limit: REPLAY_PAGE })
+    for (const message of page) if (!await ctx.writePaced(message)) return false
+    replayed += page.length
+    if (page.length > 0) cursor = page[page.length - 1].seq
+    if (page.length < REPLAY_PAGE) break
+  }
   // A since past the room's end (a store that was reset) must not swallow new messages.
-  const through = missed.length > 0 ? missed[missed.length - 1].seq : Math.min(after, await store.lastSeq(roomId))
-  ctx.write({ type: 'recovery', status: 'complete', room_id: roomId, since: after, last_seq: through, replayed: missed.length })
+  const through = replayed > 0 ? cursor : Math.min(after, end)
+  ctx.write({ type: 'recovery', status: 'complete', room_id: roomId, since: after, last_seq: through, replayed })
   ctx.connection.release(through)
+  return true
 }

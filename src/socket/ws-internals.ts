@@ -17,6 +17,7 @@ interface FrameOptions {
 // ws's own frame encoder: public API of ws (lib/sender.js), not declared in @types/ws.
 const { Sender } = ws as unknown as { Sender: { frame (data: Buffer, options: FrameOptions): Buffer[] } }
 const TEXT: FrameOptions = { fin: true, opcode: 0x1, mask: false, readOnly: false, rsv1: false }
+const PONG: FrameOptions = { ...TEXT, opcode: 0xA }
 
 /**
  * A whole WebSocket text frame (RFC 6455), header and payload, as ws would send it.
@@ -25,6 +26,11 @@ const TEXT: FrameOptions = { fin: true, opcode: 0x1, mask: false, readOnly: fals
  */
 export function textFrame (text: string): Buffer {
   return Buffer.concat(Sender.frame(Buffer.from(text), TEXT))
+}
+
+/** A whole pong frame answering a ping's payload (at most 125 bytes, so never split). */
+export function pongFrame (payload: Buffer): Buffer {
+  return Buffer.concat(Sender.frame(payload, PONG))
 }
 
 /**
