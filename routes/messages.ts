@@ -11,7 +11,7 @@ const DEFAULT_PAGE = 100
 const optionalNumber = (value: string | undefined) => (value === undefined ? undefined : Number(value))
 
 const messages: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, chat, config, authorize, authorizeRead } = fastify
+  const { store, chat, config, authorize, authorizeRead, checkRoomQuota } = fastify
 
   fastify.post('/rooms/:room_id/messages', {
     schema: {
@@ -28,6 +28,7 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     // With tokens on, the name is the token's or the profile's, never one a message gives.
     const grant = authorize(request, userId, request.params.room_id)
     // A retry (same client_id, or Idempotency-Key) answers the message stored the first time.
+    await checkRoomQuota(request, request.params.room_id)
     const clientId = bodyClientId ?? request.headers['idempotency-key']
     const { message } = await sendMessage(chat, { roomId: request.params.room_id, userId, username: grant === null ? username : grant.name, content, clientId })
     return message

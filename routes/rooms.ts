@@ -9,6 +9,7 @@ import type { FastifyRequest } from 'fastify'
 import { hashPassword, verifyPassword } from '../src/accounts/passwords'
 import { roomWire } from '../src/rooms/rooms'
 import { nameFor } from '../src/users/users'
+import { tooManyRooms } from '../src/rooms/room-quota'
 import { parseThumbnail, thumbnailPath } from '../src/rooms/thumbnail'
 import { ErrorSchema, JoinBodySchema, JoinReplySchema, MemberSchema, RoomParamsSchema } from '../src/schemas/http'
 import {
@@ -22,7 +23,7 @@ const MAX_ROOMS = 500
 const STANDARD = ROOM_CATEGORIES.filter((category) => category !== 'Other')
 
 const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, presence, authorize, authorizeRead, accounts, config } = fastify
+  const { store, presence, authorize, authorizeRead, accounts, config, roomQuota, checkRoomQuota } = fastify
 
   fastify.post('/rooms/:room_id/join', {
     schema: {
@@ -42,6 +43,7 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
       throw new ChatError('invalid_username', 'username must be valid Unicode text without NUL characters')
     }
     // An explicit join sets the profile, but only with real values: a reconnect never blanks a profile.
+    await checkRoomQuota(request, roomId)
     const name = nameFor(await store.getUser(userId), username?.trim() || undefined)
     const { created } = await store.upsertProfile(roomId, userId, { username: name, avatarUrl }, 'set')
     request.log.info({ roomId, userId, created }, 'user joined room')
@@ -90,6 +92,7 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
     const privacy = body.privacy ?? 'public'
     if (privacy === 'password' && !body.password) throw new ChatError('password_required', 'a password room needs a password of at least 4 characters')
     const id = randomUUID()
+    if (!roomQuota.allowsNew(id, clientKey(request.ip))) throw tooManyRooms(config.newRoomsPerIp, config.newRoomsWindowMs)
     const thumbnail = body.thumbnail_url ? parseThumbnail(body.thumbnail_url, config.thumbnailMaxBytes) : null
     const room = await store.createRoom({
       id,

@@ -65,6 +65,8 @@ export const VARIABLES = {
   maxSocketsPerRoom: env('MAX_SOCKETS_PER_ROOM', int(1, 1_000_000, 1000, 'Sockets per room on one instance; more get close 1013.')),
   maxSocketsPerIp: env('MAX_SOCKETS_PER_IP', int(1, 1_000_000, 100, 'Sockets per client address (an IPv6 client by its /64, as the REST limit) on one instance; more get close 1008.')),
   maxSockets: env('MAX_SOCKETS', int(1, 10_000_000, 20_000, 'Open sockets (room and DM) on one instance; more get close 1013.')),
+  newRoomsPerIp: env('NEW_ROOMS_PER_IP', int(1, 100_000_000, 100, 'Rooms one client address may bring into being (a join, message, socket or POST /rooms for a new id) per NEW_ROOMS_WINDOW_MS; more get 429 (a socket: close 1008).')),
+  newRoomsWindowMs: env('NEW_ROOMS_WINDOW_MS', int(1000, 604_800_000, 3_600_000, 'The window of NEW_ROOMS_PER_IP.')),
   rateLimitMax: env('RATE_LIMIT_MAX', int(1, 100_000_000, 600, 'REST requests per client address per window; more get 429.')),
   rateLimitWindowMs: env('RATE_LIMIT_WINDOW_MS', int(1000, 86_400_000, 60_000, 'The window of RATE_LIMIT_MAX.')),
   typingThrottleMs: env('TYPING_THROTTLE_MS', int(0, 60_000, 2000, 'A socket\'s `typing_start` is relayed at most once per this.')),

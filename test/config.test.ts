@@ -46,6 +46,8 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     maxSocketsPerRoom: 1000,
     maxSocketsPerIp: 100,
     maxSockets: 20000,
+    newRoomsPerIp: 100,
+    newRoomsWindowMs: 3600000,
     requestTimeoutMs: 60000,
     rateLimitMax: 600,
     rateLimitWindowMs: 60_000,

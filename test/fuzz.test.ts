@@ -18,6 +18,7 @@ const LIMITS = {
   wsFrameRate: 100_000,
   wsFrameBurst: 1_000_000,
   maxSocketsPerIp: 100_000,
+  newRoomsPerIp: 100_000_000,
   corsOrigins: ['https://app.example.com', 'http://localhost:3000'],
   corsOriginPattern: /^(?:https:\/\/preview-[a-z0-9-]+\.example\.app)$/
 }

@@ -91,6 +91,27 @@ t.test('MAX_SOCKETS caps the open sockets of an instance, room and DM alike: 101
   t.pass('a freed socket makes room')
 })
 
+t.test('NEW_ROOMS_PER_IP caps the rooms one address brings into being: 429, or close 1008 on a socket', async (t) => {
+  const { app, wsBase } = await listen(t, { newRoomsPerIp: 3, trustProxy: 1 })
+  const from = (ip: string) => ({ 'x-forwarded-for': ip })
+  const me = from('203.0.113.5')
+  t.equal((await app.inject({ method: 'POST', url: '/rooms/r1/join', headers: me, payload: { user_id: 'u' } })).statusCode, 200)
+  t.equal((await app.inject({ method: 'POST', url: '/rooms/r2/messages', headers: me, payload: { user_id: 'u', content: 'x' } })).statusCode, 200)
+  const third = await connect(t, `${wsBase}/ws/r3/u`, { headers: me })
+  await third.settle()
+  const join = await app.inject({ method: 'POST', url: '/rooms/r4/join', headers: me, payload: { user_id: 'u' } })
+  t.equal(join.statusCode, 429)
+  t.match(join.json(), { error: 'Too Many Requests', code: 'too_many_rooms', message: /at most 3 new rooms/ })
+  t.equal((await app.inject({ method: 'POST', url: '/rooms/r4/messages', headers: me, payload: { user_id: 'u', content: 'x' } })).statusCode, 429)
+  t.equal((await app.inject({ method: 'POST', url: '/rooms', headers: me, payload: { name: 'mine' } })).statusCode, 429)
+  const socket = await connect(t, `${wsBase}/ws/r4/u`, { headers: me })
+  t.match(await socket.closed, { code: 1008, reason: /too many new rooms/ })
+  t.equal((await app.inject({ method: 'POST', url: '/rooms/r1/messages', headers: me, payload: { user_id: 'u', content: 'old room' } })).statusCode, 200, 'an existing room is always usable')
+  t.equal((await app.inject({ method: 'POST', url: '/rooms/r4/join', headers: from('198.51.100.2'), payload: { user_id: 'v' } })).statusCode, 200, 'another address has its own quota')
+  t.same((await app.inject('/rooms')).json().map((room: { id: string }) => room.id).sort(), ['r1', 'r2', 'r3', 'r4'], 'nothing made past the quota')
+  t.equal((await app.inject({ method: 'POST', url: '/rooms/r4/join', headers: me, payload: { user_id: 'u' } })).statusCode, 200, 'a room someone else made is an existing room')
+})
+
 t.test('REST past its rate limit gets 429 with {error, message}', async (t) => {
   const app = await build(t, { rateLimitMax: 3 })
   for (let i = 0; i < 3; i++) t.equal((await app.inject('/rooms/r/messages')).statusCode, 200)

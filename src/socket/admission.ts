@@ -8,6 +8,9 @@ import { CLOSES, type Close } from './close-codes'
 
 const idCheck = TypeCompiler.Compile(IdSchema)
 
+/** The id rule of REST and sockets. */
+export const isValidId = (value: unknown): value is string => idCheck.Check(value)
+
 export interface Refusal extends Close {
   /** What the log line says, with its fields. */
   log: { level: 'info' | 'warn', msg: string, fields?: object }

@@ -21,6 +21,7 @@ export const CLOSES = {
   serverFull: close(1013, 'server is full; try again later'),
   abuse: close(1008, 'rate limit exceeded'),
   tooManyFromAddress: close(1008, 'too many connections from this address'),
+  tooManyRooms: close(1008, 'too many new rooms from this address; try again later'),
   // Policy, not "never": 1008 lets the client reconnect once it has a fresh token.
   // The reason is the token check's own (src/access/auth.ts TOKEN_REFUSALS).
   token: close(1008, 'the token is refused')
@@ -33,7 +34,7 @@ const MEANING: Record<number, { when: string, client: string }> = {
   1009: { when: 'A frame larger than MAX_FRAME_BYTES (sent by ws itself).', client: 'Reconnect and send smaller frames.' },
   1011: { when: 'Registering the socket failed (for example a storage error).', client: 'Reconnect.' },
   1013: { when: 'The socket fell more than MAX_BUFFERED_BYTES behind (whatever it was being sent: broadcasts, replies, a replay), or the room holds MAX_SOCKETS_PER_ROOM sockets on this instance, or the instance holds MAX_SOCKETS.', client: 'Reconnect after a pause; recover missed messages with since=.' },
-  1008: { when: 'Policy: sustained rate-limit abuse, more than MAX_SOCKETS_PER_IP sockets from one address, or (with AUTH_SECRET) a missing, invalid or expired token, or one for another user or (by its `rooms` claim) another room.', client: 'Back off; with a token problem, get a fresh token first.' },
+  1008: { when: 'Policy: sustained rate-limit abuse, more than MAX_SOCKETS_PER_IP sockets from one address, a new room past NEW_ROOMS_PER_IP, or (with AUTH_SECRET) a missing, invalid or expired token, or one for another user or (by its `rooms` claim) another room.', client: 'Back off; with a token problem, get a fresh token first.' },
   1006: { when: 'Not sent: what the client sees when the heartbeat terminates a socket that stopped answering protocol pings.', client: 'Reconnect.' }
 }
 

@@ -1,0 +1,69 @@
+// A cap on the rooms one client address brings into being per window.
+import { ChatError } from '../chat/errors'
+import { TokenBucket } from '../socket/token-bucket'
+
+export interface RoomQuotaOptions {
+  /** Whether a room exists (in the store, made by anyone on any instance). */
+  exists (roomId: string): Promise<boolean>
+  /** New rooms per address per window (refilled evenly over it). */
+  perAddress: number
+  windowMs: number
+}
+
+// Bounded both ways: past these, the oldest entries are forgotten.
+const MAX_KNOWN_ROOMS = 100_000
+const MAX_ADDRESSES = 50_000
+
+/**
+ * A room is made by a join, a message, a socket or POST /rooms for an id never seen,
+ * and each one is a row kept for good: in open mode nothing else bounds them. Rooms
+ * known to exist cost a Set lookup; an unknown id costs one store read, then a token
+ * from its address's bucket if it really is new. Per instance, in memory.
+ */
+export function createRoomQuota ({ exists, perAddress, windowMs }: RoomQuotaOptions) {
+  const known = new Set<string>()
+  const buckets = new Map<string, TokenBucket>()
+
+  function remember (roomId: string): void {
+    if (known.size >= MAX_KNOWN_ROOMS) known.delete(known.values().next().value as string)
+    known.add(roomId)
+  }
+
+  function take (address: string): boolean {
+    let bucket = buckets.get(address)
+    if (bucket === undefined) {
+      if (buckets.size >= MAX_ADDRESSES) buckets.delete(buckets.keys().next().value as string)
+      bucket = new TokenBucket(perAddress / (windowMs / 1000), perAddress)
+      buckets.set(address, bucket)
+    }
+    return bucket.take()
+  }
+
+  return {
+    /** Whether `address` may use `roomId` now: an existing room always, a new one within its quota. */
+    async allows (roomId: string, address: string): Promise<boolean> {
+      if (known.has(roomId)) return true
+      if (await exists(roomId)) {
+        remember(roomId)
+        return true
+      }
+      if (!take(address)) return false
+      remember(roomId)
+      return true
+    },
+
+    /** A new room of POST /rooms (a fresh id): a token, or false. */
+    allowsNew (roomId: string, address: string): boolean {
+      if (!take(address)) return false
+      remember(roomId)
+      return true
+    }
+  }
+}
+
+export type RoomQuota = ReturnType<typeof createRoomQuota>
+
+/** The 429 of a new room past the quota. */
+export function tooManyRooms (limit: number, windowMs: number): ChatError {
+  return new ChatError('too_many_rooms', `at most ${limit} new rooms per ${Math.round(windowMs / 60_000)} min from one address; use an existing room or retry later`, 429)
+}
