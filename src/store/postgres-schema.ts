@@ -2,7 +2,7 @@
 import type pg from 'pg'
 
 // Each entry moves the schema one version up; parley_schema_version records where a database is.
-const MIGRATIONS = [
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE rooms (
      room_id text PRIMARY KEY,
      created_at timestamptz NOT NULL,
@@ -97,7 +97,20 @@ const MIGRATIONS = [
      conversation_id text NOT NULL,
      through_id text COLLATE "C" NOT NULL,
      PRIMARY KEY (user_id, conversation_id)
-   );`
+   );`,
+  // Version 4: each message keeps its wire JSON (written by the append statement), so a
+  // history page is a join of stored strings; each room row keeps its member count (the
+  // join writes it) beside last_seq and last_message_at, and the listing's order is an index.
+  `ALTER TABLE messages ADD COLUMN json text;
+   UPDATE messages SET json = '{"type":"message","id":' || to_json(id)::text || ',"room_id":' || to_json(room_id)::text
+     || ',"user_id":' || to_json(user_id)::text || ',"username":' || to_json(username)::text || ',"content":' || to_json(content)::text
+     || ',"avatar":' || COALESCE(to_json(avatar)::text, 'null') || ',"avatar_url":' || COALESCE(to_json(avatar)::text, 'null')
+     || ',"timestamp":"' || to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","seq":' || seq::text
+     || CASE WHEN client_id IS NULL THEN '' ELSE ',"client_id":' || to_json(client_id)::text END || '}';
+   ALTER TABLE messages ALTER COLUMN json SET NOT NULL;
+   ALTER TABLE rooms ADD COLUMN member_count integer NOT NULL DEFAULT 0;
+   UPDATE rooms r SET member_count = (SELECT count(*) FROM profiles p WHERE p.room_id = r.room_id);
+   CREATE INDEX rooms_activity ON rooms ((COALESCE(last_message_at, created_at)) DESC, room_id);`
 ]
 
 /** The schema version this build writes. */
