@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { createPostgresStore, SCHEMA_VERSION } from '../src/store/postgres-store'
 import { MIGRATIONS } from '../src/store/postgres-schema'
-import type { NewMessage, RoomStore } from '../src/store/store'
+import type { NewMessage, Store as RoomStore } from '../src/store/store'
 import { storeContract } from './store-contract'
 
 const AVATAR = 'https://cdn.example.com/a.png'
@@ -244,6 +244,24 @@ function postgresSuite (connectionString: string): void {
     const { rows } = await admin.query(`SELECT last_seq, member_count FROM ${schema}.rooms WHERE room_id = 'room-1'`)
     t.strictSame(rows, [{ last_seq: '1', member_count: 20 }])
     t.match(await a.listRooms(10), [{ id: 'room-1', memberCount: 20, lastSeq: 1 }])
+  })
+
+  t.test('a newest page kept by one instance follows what another writes: messages, joins, profile edits', async (t) => {
+    const { store: a, schema } = await fresh(t)
+    const b = await open(t, schema)
+    const newest = async () => (await a.pageJson('room-1', { limit: 100 })).map((text) => JSON.parse(text))
+    await b.append(draft({ userId: 'late', avatar: null, content: 'm1' }))
+    t.same((await newest()).map((m) => m.content), ['m1'])
+    t.same((await newest()).map((m) => m.content), ['m1'], 'read twice')
+    await b.append(draft({ content: 'm2' }))
+    t.same((await newest()).map((m) => m.content), ['m1', 'm2'], 'a message from the other instance')
+    await b.upsertProfile('room-1', 'late', { avatarUrl: AVATAR }, 'fill')
+    t.same((await newest())[0].avatar, AVATAR, 'a join with an avatar on the other instance')
+    await b.updateUser('late', { avatarUrl: 'https://cdn.example.com/c.png' })
+    t.same((await newest())[0].avatar, 'https://cdn.example.com/c.png', 'a profile edit on the other instance')
+    await admin.query(`UPDATE ${schema}.profiles SET avatar_url = NULL WHERE user_id = 'late'`)
+    t.same((await newest())[0].avatar, null, 'a write by anything else (the trigger counts every writer)')
+    t.strictSame(await newest(), await b.page('room-1', { limit: 100 }))
   })
 
   t.test('a version 3 schema is migrated to version 4: messages get their wire JSON, rooms their member count', async (t) => {

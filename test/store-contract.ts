@@ -500,6 +500,24 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
         'a profile changed through its user: the fill follows')
     })
 
+    t.test('the newest page read again follows every change: a message, a join with an avatar, a profile edit', async (t) => {
+      const store = await fresh(t)
+      const newest = async () => (await store.pageJson('room-1', { limit: 3 })).map((text) => JSON.parse(text))
+      await store.append(draft({ userId: 'late', avatar: null, content: 'm1' }))
+      await store.append(draft({ content: 'm2' }))
+      t.same((await newest()).map((m) => m.content), ['m1', 'm2'])
+      t.same((await newest()).map((m) => m.content), ['m1', 'm2'], 'read twice, unchanged')
+      await store.append(draft({ content: 'm3' }))
+      await store.append(draft({ content: 'm4' }))
+      t.same((await newest()).map((m) => m.content), ['m2', 'm3', 'm4'], 'after two messages')
+      t.same((await store.pageJson('room-1', { limit: 4 })).map((text) => JSON.parse(text).content), ['m1', 'm2', 'm3', 'm4'], 'another limit is its own page')
+      await store.upsertProfile('room-1', 'late', { avatarUrl: AVATAR }, 'fill')
+      t.same((await store.pageJson('room-1', { limit: 4 })).map((text) => JSON.parse(text).avatar)[0], AVATAR, 'a join with an avatar fills m1')
+      await store.updateUser('late', { avatarUrl: OTHER_AVATAR })
+      t.same((await store.pageJson('room-1', { limit: 4 })).map((text) => JSON.parse(text).avatar)[0], OTHER_AVATAR, 'a profile edit through the user')
+      t.same(await newest(), await store.page('room-1', { limit: 3 }))
+    })
+
     t.test('the first appendOnce creates the message and carries its client_id', async (t) => {
       const store = await fresh(t)
       const result = await store.appendOnce(draftOnce('c-1'))

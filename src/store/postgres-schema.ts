@@ -101,6 +101,9 @@ export const MIGRATIONS: readonly string[] = [
   // Version 4: each message keeps its wire JSON (written by the append statement), so a
   // history page is a join of stored strings; each room row keeps its member count (the
   // join writes it) beside last_seq and last_message_at, and the listing's order is an index.
+  // fill_version counts the writes to the room's profiles (whose avatars pages fill), by any
+  // writer, so an instance can tell whether a page it keeps is still the room's: the room
+  // rows are locked in room_id order, as the append statement does, so writers never deadlock.
   `ALTER TABLE messages ADD COLUMN json text;
    UPDATE messages SET json = '{"type":"message","id":' || to_json(id)::text || ',"room_id":' || to_json(room_id)::text
      || ',"user_id":' || to_json(user_id)::text || ',"username":' || to_json(username)::text || ',"content":' || to_json(content)::text
@@ -110,7 +113,18 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE messages ALTER COLUMN json SET NOT NULL;
    ALTER TABLE rooms ADD COLUMN member_count integer NOT NULL DEFAULT 0;
    UPDATE rooms r SET member_count = (SELECT count(*) FROM profiles p WHERE p.room_id = r.room_id);
-   CREATE INDEX rooms_activity ON rooms ((COALESCE(last_message_at, created_at)) DESC, room_id);`
+   CREATE INDEX rooms_activity ON rooms ((COALESCE(last_message_at, created_at)) DESC, room_id);
+   ALTER TABLE rooms ADD COLUMN fill_version bigint NOT NULL DEFAULT 0;
+   CREATE FUNCTION parley_profiles_changed() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+   BEGIN
+     PERFORM 1 FROM rooms WHERE room_id IN (SELECT room_id FROM changed) ORDER BY room_id FOR UPDATE;
+     UPDATE rooms SET fill_version = fill_version + 1 WHERE room_id IN (SELECT room_id FROM changed);
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER profiles_inserted AFTER INSERT ON profiles REFERENCING NEW TABLE AS changed
+     FOR EACH STATEMENT EXECUTE FUNCTION parley_profiles_changed();
+   CREATE TRIGGER profiles_updated AFTER UPDATE ON profiles REFERENCING NEW TABLE AS changed
+     FOR EACH STATEMENT EXECUTE FUNCTION parley_profiles_changed();`
 ]
 
 /** The schema version this build writes. */

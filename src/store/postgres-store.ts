@@ -2,6 +2,7 @@
 import pg from 'pg'
 import { createPostgresAppender } from './postgres-append'
 import { createPostgresDirect } from './postgres-direct'
+import { createPageCache } from './page-cache'
 import { migrate, SCHEMA_NAME, transaction } from './postgres-schema'
 import { createPostgresUsers } from './postgres-users'
 
@@ -33,6 +34,13 @@ const JSON_COLUMNS = `m.json, CASE WHEN m.avatar IS NULL THEN
     (SELECT p.avatar_url FROM profiles p WHERE p.room_id = m.room_id AND p.user_id = m.user_id) END
   FROM messages m`
 const SELECT_JSON_BEFORE = `SELECT ${JSON_COLUMNS} WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3`
+// The room's version (its last seq and the writes to its profiles) as of the page's own
+// snapshot: what a kept page is checked against, one row of the rooms table.
+const ROOM_VERSION = "(SELECT r.last_seq::text || ':' || r.fill_version::text FROM rooms r WHERE r.room_id = $1)"
+const SELECT_JSON_NEWEST = `SELECT m.json, CASE WHEN m.avatar IS NULL THEN
+    (SELECT p.avatar_url FROM profiles p WHERE p.room_id = m.room_id AND p.user_id = m.user_id) END, ${ROOM_VERSION}
+  FROM messages m WHERE m.room_id = $1 ORDER BY m.seq DESC LIMIT $2`
+const SELECT_ROOM_VERSION = `SELECT ${ROOM_VERSION}`
 const SELECT_JSON_AFTER = `SELECT ${JSON_COLUMNS} WHERE m.room_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq LIMIT $4`
 const PROFILE_COLUMNS = 'room_id, user_id, username, avatar_url, joined_at'
 const SELECT_ROOMS = (where: string, limit: string) => `
@@ -129,7 +137,30 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     return rows.reverse().map(fromMessageRow)
   }
 
-  async function readJson (roomId: string, { limit, beforeSeq, afterSeq }: PageQuery): Promise<string[]> {
+  // Newest pages, kept while their room's version is unchanged: other instances write
+  // too, so each is checked against the room's row before it is served again (one small
+  // read instead of the page's rows).
+  const newest = createPageCache<string>()
+
+  async function readNewest (roomId: string, limit: number): Promise<readonly string[]> {
+    const kept = newest.get(roomId, limit)
+    if (kept) {
+      const { rows: [[version]] } = await pool.query<[string | null]>({ name: 'parley-room-version', text: SELECT_ROOM_VERSION, values: [roomId], rowMode: 'array' })
+      if (version === kept.tag) return kept.page
+    }
+    const { rows } = await pool.query<[string, string | null, string]>({ name: 'parley-json-newest', text: SELECT_JSON_NEWEST, values: [roomId, limit], rowMode: 'array' })
+    const page = new Array<string>(rows.length)
+    const last = rows.length - 1
+    for (let i = 0; i <= last; i++) {
+      const [json, avatarFill] = rows[i]
+      page[last - i] = avatarFill === null ? json : withAvatar(json, avatarFill)
+    }
+    if (rows.length > 0) newest.set(roomId, limit, page, rows[0][2])
+    return page
+  }
+
+  async function readJson (roomId: string, { limit, beforeSeq, afterSeq }: PageQuery): Promise<readonly string[]> {
+    if (beforeSeq === undefined && afterSeq === undefined) return readNewest(roomId, limit)
     const upper = beforeSeq ?? Number.MAX_SAFE_INTEGER
     const { rows } = afterSeq === undefined
       ? await pool.query<[string, string | null]>({ name: 'parley-json-before', text: SELECT_JSON_BEFORE, values: [roomId, upper, limit], rowMode: 'array' })

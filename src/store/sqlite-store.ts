@@ -6,10 +6,11 @@ import { messageId, seqInMessageId } from './ids'
 import { migrate } from './sqlite-schema'
 import type { Message } from '../schemas/http'
 import { DEFAULT_USERNAME } from '../chat/text'
+import { createPageCache } from './page-cache'
 import { createSqliteDirect } from './sqlite-direct'
 import { createSqliteRooms } from './sqlite-rooms'
 import { createSqliteUsers } from './sqlite-users'
-import { mergeProfile, wireMessage, withAvatar, type NewMessage, type PageQuery, type Profile, type Store } from './store'
+import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Profile, type Store } from './store'
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -37,9 +38,6 @@ type MessageRow = [
   avatar: string | null,
   createdAt: string
 ]
-
-// A message's stored wire JSON, and the profile's avatar where the message has none of its own.
-type JsonRow = [json: string, avatarFill: string | null]
 
 interface ProfileRow {
   room_id: string
@@ -83,16 +81,20 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
   const selectByClientId = db.prepare<[string, string, string], MessageRow>(
     `SELECT ${columns} WHERE m.room_id = ? AND m.user_id = ? AND m.client_id = ?`
   ).raw(true)
-  // The profile is read only for a message stored without an avatar (CASE is lazy).
-  const jsonColumns = `m.json, CASE WHEN m.avatar IS NULL THEN
-       (SELECT p.avatar_url FROM profiles p WHERE p.room_id = m.room_id AND p.user_id = m.user_id) END
+  // A page as stored JSON, one string per row (pluck: a row array per message would cost
+  // a third of the read). The profile is read only for a message stored without an avatar
+  // (CASE is lazy), and the JSON rewritten only if the profile has one.
+  const jsonColumn = `CASE WHEN m.avatar IS NULL THEN COALESCE(
+       (SELECT json_set(m.json, '$.avatar', p.avatar_url, '$.avatar_url', p.avatar_url) FROM profiles p
+         WHERE p.room_id = m.room_id AND p.user_id = m.user_id AND p.avatar_url IS NOT NULL), m.json)
+       ELSE m.json END
        FROM messages m`
-  const selectJsonBefore = db.prepare<[string, number, number], JsonRow>(
-    `SELECT ${jsonColumns} WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?`
-  ).raw(true)
-  const selectJsonAfter = db.prepare<[string, number, number, number], JsonRow>(
-    `SELECT ${jsonColumns} WHERE m.room_id = ? AND m.seq > ? AND m.seq < ? ORDER BY m.seq ASC LIMIT ?`
-  ).raw(true)
+  const selectJsonBefore = db.prepare<[string, number, number], string>(
+    `SELECT ${jsonColumn} WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?`
+  ).pluck()
+  const selectJsonAfter = db.prepare<[string, number, number, number], string>(
+    `SELECT ${jsonColumn} WHERE m.room_id = ? AND m.seq > ? AND m.seq < ? ORDER BY m.seq ASC LIMIT ?`
+  ).pluck()
   // A message id carries its seq: one primary-key probe checks it. Ids from before
   // schema version 3 are looked up in message_ids.
   const selectSeqAt = db.prepare<[string, number, string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? AND seq = ? AND id = ?')
@@ -143,6 +145,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     const wire = wireMessage({ ...message, username, avatar, id, seq, timestamp })
     insertMessage.run(message.roomId, seq, id, message.userId, username, message.content, avatar, timestamp, message.clientId ?? null, JSON.stringify(wire))
     activity.set(message.roomId, { seq, timestamp })
+    newest.forget(message.roomId)
     return wire
   }
 
@@ -169,6 +172,8 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     const profile: Profile = { roomId, userId, ...merged, joinedAt: current?.joinedAt ?? now }
     if (!current) countMember.run(roomId)
     if (!current || current.username !== profile.username || current.avatarUrl !== profile.avatarUrl) {
+      // The room's pages fill their avatars from its profiles.
+      newest.forget(roomId)
       upsertProfileRow.run({
         room_id: roomId,
         user_id: userId,
@@ -271,20 +276,29 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     return messages
   }
 
-  function readJson (roomId: string, { limit, beforeSeq, afterSeq }: PageQuery): string[] {
-    const upper = beforeSeq ?? Number.MAX_SAFE_INTEGER
-    const rows = afterSeq === undefined ? selectJsonBefore.all(roomId, upper, limit) : selectJsonAfter.all(roomId, afterSeq, upper, limit)
-    const page = new Array<string>(rows.length)
-    const last = rows.length - 1
-    for (let i = 0; i <= last; i++) {
-      const [json, avatarFill] = rows[i]
-      page[afterSeq === undefined ? last - i : i] = avatarFill === null ? json : withAvatar(json, avatarFill)
-    }
+  // Kept exact like the profiles: this process is the file's only writer.
+  const newest = createPageCache()
+
+  function readJson (roomId: string, query: PageQuery): readonly string[] {
+    const isNewest = query.beforeSeq === undefined && query.afterSeq === undefined
+    const cached = isNewest ? newest.get(roomId, query.limit) : undefined
+    if (cached) return cached.page
+    const page = readJsonRows(roomId, query)
+    if (isNewest) newest.set(roomId, query.limit, page, undefined)
     return page
   }
 
+  function readJsonRows (roomId: string, { limit, beforeSeq, afterSeq }: PageQuery): string[] {
+    const upper = beforeSeq ?? Number.MAX_SAFE_INTEGER
+    if (afterSeq !== undefined) return selectJsonAfter.all(roomId, afterSeq, upper, limit)
+    return selectJsonBefore.all(roomId, upper, limit).reverse()
+  }
+
   // A user's new name or avatar rewrites their room profiles: the cache starts over.
-  const users = createSqliteUsers(db, () => profiles.clear())
+  const users = createSqliteUsers(db, () => {
+    profiles.clear()
+    newest.clear()
+  })
 
   return {
     ...users,

@@ -113,8 +113,9 @@ export interface RoomStore {
   /**
    * The same page, each message as its wire JSON: the text stored with it at append time,
    * with the avatar filled from the profile where `page` fills it. Nothing is parsed or built.
+   * A room's newest page may be served from a cache until the room changes: do not modify it.
    */
-  pageJson (roomId: string, query: PageQuery): Promise<string[]>
+  pageJson (roomId: string, query: PageQuery): Promise<readonly string[]>
   /** The seq of a message of the room, by id. */
   seqOf (roomId: string, messageId: string): Promise<number | undefined>
   /** The room's last assigned seq; 0 for a room never written. */
