@@ -37,7 +37,7 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags: ['messages'],
       summary: 'A page of history, oldest first',
-      description: 'No cursor: the newest limit messages (100 by default, clamped to HISTORY_MAX_LIMIT). before/after (seq) or before_id/after_id page through. A room never seen gives []. A page bigger than HISTORY_MAX_BYTES holds only its newest messages that fit: the start of the history is an empty page, not a short one.',
+      description: 'No cursor: the newest limit messages (100 by default, clamped to HISTORY_MAX_LIMIT). before/after (seq) or before_id/after_id page through. A room never seen gives []. A page bigger than HISTORY_MAX_BYTES holds only the messages that fit, the newest (after: the oldest) of it: the end of the history is an empty page, not a short one.',
       params: RoomParamsSchema,
       querystring: HistoryQuerySchema,
       response: { 200: MessageListSchema, 400: ErrorSchema }
@@ -52,7 +52,8 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     const page = await store.pageJson(roomId, { limit, beforeSeq, afterSeq })
     // The messages' JSON as stored, joined, and sent as it is: the schema above documents
     // it (the type provider types send() by the schema, hence the cast); nothing re-serialises it.
-    return reply.type('application/json; charset=utf-8').send(pageBody(page, config.historyMaxBytes) as never)
+    const body = pageBody(page, config.historyMaxBytes, afterSeq === undefined ? 'newest' : 'oldest')
+    return reply.type('application/json; charset=utf-8').send(body as never)
   })
 
   async function seqOf (roomId: string, messageId: string): Promise<number> {

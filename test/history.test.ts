@@ -97,3 +97,17 @@ t.test('HISTORY_MAX_BYTES counts bytes, not characters, and a page that fits is 
   t.same(seqs(await app.inject(`/rooms/r/messages?limit=${fits}`)), range(21 - fits, 20), 'exactly as many as fit: whole')
   t.same(seqs(await app.inject('/rooms/r/messages?limit=3&after=2')), [3, 4, 5], 'a small page is whole')
 })
+
+t.test('a forward page (after) bigger than HISTORY_MAX_BYTES keeps its oldest messages, so after= its last seq goes on without a gap', async (t) => {
+  const app = await build(t, { historyMaxBytes: 65_536 })
+  const content = '\u0001'.repeat(4000)
+  for (let i = 1; i <= 12; i++) await app.store.append({ roomId: 'r', userId: 'u', username: 'U', avatar: null, content })
+  const first = await app.inject('/rooms/r/messages?limit=100&after=0')
+  t.ok(first.rawPayload.length <= 65_536, `${first.rawPayload.length} bytes`)
+  const page = seqs(first)
+  t.ok(page.length > 0 && page.length < 12, `${page.length} messages`)
+  t.same(page, range(1, page.length), 'the oldest that fit')
+  const seen = [...page]
+  for (let i = 0; i < 12 && seen.length < 12; i++) seen.push(...seqs(await app.inject(`/rooms/r/messages?limit=100&after=${seen[seen.length - 1]}`)))
+  t.same(seen, range(1, 12), 'walking forward with after reads every message once')
+})

@@ -100,7 +100,10 @@ export const MIGRATIONS: readonly string[] = [
    );`,
   // Version 4: each message keeps its wire JSON (written by the append statement), so a
   // history page is a join of stored strings; each room row keeps its member count (the
-  // join writes it) beside last_seq and last_message_at, and the listing's order is an index.
+  // join writes it) beside last_seq and last_message_at, so the listing reads room rows
+  // only. Its order is not indexed: every append batch updates its room's row, and an
+  // index on last_message_at would make each of those updates non-HOT (a new entry in
+  // every index of rooms per batch); the listing's top-N sort runs in PostgreSQL instead.
   // fill_version counts the writes to the room's profiles (whose avatars pages fill), by any
   // writer, so an instance can tell whether a page it keeps is still the room's: the room
   // rows are locked in room_id order, as the append statement does, so writers never deadlock.
@@ -113,7 +116,6 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE messages ALTER COLUMN json SET NOT NULL;
    ALTER TABLE rooms ADD COLUMN member_count integer NOT NULL DEFAULT 0;
    UPDATE rooms r SET member_count = (SELECT count(*) FROM profiles p WHERE p.room_id = r.room_id);
-   CREATE INDEX rooms_activity ON rooms ((COALESCE(last_message_at, created_at)) DESC, room_id);
    ALTER TABLE rooms ADD COLUMN fill_version bigint NOT NULL DEFAULT 0;
    CREATE FUNCTION parley_profiles_changed() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
    BEGIN

@@ -6,11 +6,11 @@ import { messageId, seqInMessageId } from './ids'
 import { migrate } from './sqlite-schema'
 import type { Message } from '../schemas/http'
 import { DEFAULT_USERNAME } from '../chat/text'
-import { createPageCache } from './page-cache'
 import { createSqliteDirect } from './sqlite-direct'
+import { createSqliteHistory } from './sqlite-history'
 import { createSqliteRooms } from './sqlite-rooms'
 import { createSqliteUsers } from './sqlite-users'
-import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Profile, type Store } from './store'
+import { mergeProfile, wireMessage, type NewMessage, type Profile, type Store } from './store'
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -24,20 +24,6 @@ export interface SqliteStoreOptions {
 }
 
 export { SCHEMA_VERSION } from './sqlite-schema'
-
-// A message as the reads return it: a row array (better-sqlite3's raw mode), in the
-// order of `columns` below. A page of 100 builds half as fast from row objects.
-type MessageRow = [
-  clientId: string | null,
-  seq: number,
-  id: string,
-  roomId: string,
-  userId: string,
-  username: string,
-  content: string,
-  avatar: string | null,
-  createdAt: string
-]
 
 interface ProfileRow {
   room_id: string
@@ -67,34 +53,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     `INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id, json)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
   )
-  // Every read is a range of the (room_id, seq) primary key: its cost does not grow with the history.
-  const columns = `m.client_id, m.seq, m.id, m.room_id, m.user_id, m.username, m.content,
-            COALESCE(m.avatar, p.avatar_url) AS avatar, m.created_at
-       FROM messages m
-       LEFT JOIN profiles p ON p.room_id = m.room_id AND p.user_id = m.user_id`
-  const selectBefore = db.prepare<[string, number, number], MessageRow>(
-    `SELECT ${columns} WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?`
-  ).raw(true)
-  const selectAfter = db.prepare<[string, number, number, number], MessageRow>(
-    `SELECT ${columns} WHERE m.room_id = ? AND m.seq > ? AND m.seq < ? ORDER BY m.seq ASC LIMIT ?`
-  ).raw(true)
-  const selectByClientId = db.prepare<[string, string, string], MessageRow>(
-    `SELECT ${columns} WHERE m.room_id = ? AND m.user_id = ? AND m.client_id = ?`
-  ).raw(true)
-  // A page as stored JSON, one string per row (pluck: a row array per message would cost
-  // a third of the read). The profile is read only for a message stored without an avatar
-  // (CASE is lazy), and the JSON rewritten only if the profile has one.
-  const jsonColumn = `CASE WHEN m.avatar IS NULL THEN COALESCE(
-       (SELECT json_set(m.json, '$.avatar', p.avatar_url, '$.avatar_url', p.avatar_url) FROM profiles p
-         WHERE p.room_id = m.room_id AND p.user_id = m.user_id AND p.avatar_url IS NOT NULL), m.json)
-       ELSE m.json END
-       FROM messages m`
-  const selectJsonBefore = db.prepare<[string, number, number], string>(
-    `SELECT ${jsonColumn} WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?`
-  ).pluck()
-  const selectJsonAfter = db.prepare<[string, number, number, number], string>(
-    `SELECT ${jsonColumn} WHERE m.room_id = ? AND m.seq > ? AND m.seq < ? ORDER BY m.seq ASC LIMIT ?`
-  ).pluck()
+  const history = createSqliteHistory(db)
   // A message id carries its seq: one primary-key probe checks it. Ids from before
   // schema version 3 are looked up in message_ids.
   const selectSeqAt = db.prepare<[string, number, string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? AND seq = ? AND id = ?')
@@ -145,7 +104,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     const wire = wireMessage({ ...message, username, avatar, id, seq, timestamp })
     insertMessage.run(message.roomId, seq, id, message.userId, username, message.content, avatar, timestamp, message.clientId ?? null, JSON.stringify(wire))
     activity.set(message.roomId, { seq, timestamp })
-    newest.forget(message.roomId)
+    history.forget(message.roomId)
     return wire
   }
 
@@ -158,8 +117,8 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
 
   // Check and insert in one transaction: two concurrent retries cannot both insert.
   const appendOnceRow = (message: NewMessage & { clientId: string }) => {
-    const existing = selectByClientId.get(message.roomId, message.userId, message.clientId)
-    if (existing) return { message: fromMessageRow(existing), created: false }
+    const existing = history.byClientId(message.roomId, message.userId, message.clientId)
+    if (existing) return { message: existing, created: false }
     return { message: appendRow(message), created: true }
   }
 
@@ -173,7 +132,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     if (!current) countMember.run(roomId)
     if (!current || current.username !== profile.username || current.avatarUrl !== profile.avatarUrl) {
       // The room's pages fill their avatars from its profiles.
-      newest.forget(roomId)
+      history.forget(roomId)
       upsertProfileRow.run({
         room_id: roomId,
         user_id: userId,
@@ -267,37 +226,10 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     return profile ?? undefined
   }
 
-  function readPage (roomId: string, { limit, beforeSeq, afterSeq }: PageQuery): Message[] {
-    const upper = beforeSeq ?? Number.MAX_SAFE_INTEGER
-    if (afterSeq !== undefined) return selectAfter.all(roomId, afterSeq, upper, limit).map(fromMessageRow)
-    const rows = selectBefore.all(roomId, upper, limit)
-    const messages = new Array<Message>(rows.length)
-    for (let i = 0; i < rows.length; i++) messages[rows.length - 1 - i] = fromMessageRow(rows[i])
-    return messages
-  }
-
-  // Kept exact like the profiles: this process is the file's only writer.
-  const newest = createPageCache()
-
-  function readJson (roomId: string, query: PageQuery): readonly string[] {
-    const isNewest = query.beforeSeq === undefined && query.afterSeq === undefined
-    const cached = isNewest ? newest.get(roomId, query.limit) : undefined
-    if (cached) return cached.page
-    const page = readJsonRows(roomId, query)
-    if (isNewest) newest.set(roomId, query.limit, page, undefined)
-    return page
-  }
-
-  function readJsonRows (roomId: string, { limit, beforeSeq, afterSeq }: PageQuery): string[] {
-    const upper = beforeSeq ?? Number.MAX_SAFE_INTEGER
-    if (afterSeq !== undefined) return selectJsonAfter.all(roomId, afterSeq, upper, limit)
-    return selectJsonBefore.all(roomId, upper, limit).reverse()
-  }
-
   // A user's new name or avatar rewrites their room profiles: the cache starts over.
   const users = createSqliteUsers(db, () => {
     profiles.clear()
-    newest.clear()
+    history.forgetAll()
   })
 
   return {
@@ -322,13 +254,13 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
       return write(() => appendOnceRow(message))
     },
     async latest (roomId, limit) {
-      return readPage(roomId, { limit })
+      return history.page(roomId, { limit })
     },
     async page (roomId, query) {
-      return readPage(roomId, query)
+      return history.page(roomId, query)
     },
     async pageJson (roomId, query) {
-      return readJson(roomId, query)
+      return history.pageJson(roomId, query)
     },
     async seqOf (roomId, id) {
       const seq = seqInMessageId(id)
@@ -346,10 +278,6 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
       if (db.open) db.close()
     }
   }
-}
-
-function fromMessageRow ([clientId, seq, id, roomId, userId, username, content, avatar, createdAt]: MessageRow): Message {
-  return wireMessage({ id, seq, timestamp: createdAt, roomId, userId, username, content, avatar, clientId: clientId ?? undefined })
 }
 
 function fromProfileRow (row: ProfileRow): Profile {
