@@ -98,7 +98,7 @@ export function createMetrics () {
   })
   const slowCuts = new Counter({
     name: 'parley_ws_slow_consumer_cuts_total',
-    help: 'Sockets cut (close 1013) for falling more than MAX_BUFFERED_BYTES behind',
+    help: 'Sockets cut (close 1013, room and DM) whose queued bytes (broadcasts, replies, replay) would pass MAX_BUFFERED_BYTES, or whose paced replay did not drain within WS_DRAIN_TIMEOUT_MS',
     registers
   })
   const abuseCloses = new Counter({
