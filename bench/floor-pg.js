@@ -1,15 +1,16 @@
 'use strict'
 // The PostgreSQL REST floor: a bare Fastify app and a pg Pool doing the least a server
 // can do for POST /rooms/:room_id/messages and GET /rooms/:room_id/messages?limit=100
-// with Parley's per-room seq semantics, and nothing else: no plugins, no schemas, no
-// CORS, no rate limit, no logger, no broker.
+// with Parley's per-room seq semantics, in the fastest honest design, and nothing else:
+// no plugins, no schemas, no CORS, no rate limit, no logger, no broker.
 //
-// POST is the one-row-per-statement counter: each request is ONE autocommit statement
-// that bumps the room's last_seq (the room's row lock orders its writers) and inserts
-// the message with that seq, then answers the stored message as JSON. Nothing is
-// batched: this is what a store without group commit pays per message.
-// GET selects the newest 100 of the room (ORDER BY seq DESC LIMIT 100) and returns them
-// oldest first, avatar filled from the profile as Parley does.
+// Each message's wire JSON is stored with it as text. POST is the one-row-per-statement
+// counter: each request is ONE autocommit statement that bumps the room's last_seq (the
+// room's row lock orders its writers) and inserts the message with that seq and its
+// JSON (built in JavaScript up to the seq, which the statement appends), then answers
+// that JSON. Nothing is batched: this is what a store without group commit pays per
+// message. GET selects the newest 100 stored strings of the room (ORDER BY seq DESC
+// LIMIT 100) and joins them, oldest first, into an array: no object per message.
 //
 // The tables are created by Parley's own migrations (dist/src/store/postgres-store.js)
 // in a schema of the floor's own (DATABASE_SCHEMA, default parley_bench_floor), so the
@@ -44,31 +45,16 @@ async function main () {
   const pool = new pg.Pool({ connectionString, max: poolSize, keepAlive: true, application_name: 'parley-bench-floor', options: `-c search_path=${schema}` })
   pool.on('error', () => {})
 
-  // Parley's schema moves on: the floor writes the columns the store writes, as far as
-  // the tables have them, so the two writes stay comparable.
-  const { rows: columns } = await pool.query(
-    'SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = $1', [schema])
-  const has = (table, column) => columns.some((c) => c.table_name === table && c.column_name === column)
-  const lastMessageAt = has('rooms', 'last_message_at')
-
   const APPEND = `
     WITH r AS (
-      INSERT INTO rooms (room_id, created_at, last_seq${lastMessageAt ? ', last_message_at' : ''})
-      VALUES ($1, $2, 1${lastMessageAt ? ', $2' : ''})
-      ON CONFLICT (room_id) DO UPDATE SET last_seq = rooms.last_seq + 1${lastMessageAt ? ', last_message_at = EXCLUDED.last_message_at' : ''}
+      INSERT INTO rooms (room_id, created_at, last_seq, last_message_at) VALUES ($1, $2, 1, $2)
+      ON CONFLICT (room_id) DO UPDATE SET last_seq = rooms.last_seq + 1, last_message_at = EXCLUDED.last_message_at
       RETURNING last_seq
     )
-    INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at)
-    SELECT $1, r.last_seq, $3, $4, $5, $6, NULL, $2 FROM r
-    RETURNING seq`
-  const LATEST = `
-    SELECT m.seq, m.id, m.room_id, m.user_id, m.username, m.content,
-           COALESCE(m.avatar, (SELECT p.avatar_url FROM profiles p WHERE p.room_id = m.room_id AND p.user_id = m.user_id)) AS avatar,
-           m.created_at
-      FROM messages m
-     WHERE m.room_id = $1
-     ORDER BY m.seq DESC
-     LIMIT $2`
+    INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, json)
+    SELECT $1, r.last_seq, $3, $4, $5, $6, NULL, $2, $7 || r.last_seq::text || '}' FROM r
+    RETURNING json`
+  const LATEST = 'SELECT json FROM messages WHERE room_id = $1 ORDER BY seq DESC LIMIT $2'
 
   const app = Fastify({ logger: false })
   app.get('/', async () => ({ status: 'ok', service: 'floor-pg' }))
@@ -83,25 +69,18 @@ async function main () {
     const timestamp = new Date().toISOString()
     const id = newId()
     const username = body.username || 'Anonymous'
-    const { rows: [row] } = await pool.query({ name: 'floor-append', text: APPEND, values: [roomId, timestamp, id, body.user_id, username, body.content] })
-    return {
-      type: 'message', id, room_id: roomId, user_id: body.user_id, username, content: body.content,
-      avatar: null, avatar_url: null, timestamp, seq: Number(row.seq)
-    }
+    // The message's JSON up to its seq, which the statement appends.
+    const head = JSON.stringify({ type: 'message', id, room_id: roomId, user_id: body.user_id, username, content: body.content, avatar: null, avatar_url: null, timestamp }).slice(0, -1) + ',"seq":'
+    const { rows: [[json]] } = await pool.query({ name: 'floor-append', text: APPEND, values: [roomId, timestamp, id, body.user_id, username, body.content, head], rowMode: 'array' })
+    return reply.type('application/json; charset=utf-8').send(json)
   })
 
-  app.get('/rooms/:room_id/messages', async (request) => {
+  app.get('/rooms/:room_id/messages', async (request, reply) => {
     const limit = Math.min(Number(request.query.limit) || 100, 500)
-    const { rows } = await pool.query({ name: 'floor-latest', text: LATEST, values: [request.params.room_id, limit] })
+    const { rows } = await pool.query({ name: 'floor-latest', text: LATEST, values: [request.params.room_id, limit], rowMode: 'array' })
     const page = new Array(rows.length)
-    for (let i = 0; i < rows.length; i++) {
-      const r = rows[i]
-      page[rows.length - 1 - i] = {
-        type: 'message', id: r.id, room_id: r.room_id, user_id: r.user_id, username: r.username,
-        content: r.content, avatar: r.avatar, avatar_url: r.avatar, timestamp: r.created_at.toISOString(), seq: Number(r.seq)
-      }
-    }
-    return page
+    for (let i = 0; i < rows.length; i++) page[rows.length - 1 - i] = rows[i][0]
+    return reply.type('application/json; charset=utf-8').send(`[${page.join(',')}]`)
   })
 
   const close = async () => {

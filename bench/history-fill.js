@@ -52,11 +52,11 @@ async function historyDb ({ log = () => {} } = {}) {
   db.pragma('synchronous = OFF')
   db.pragma('cache_size = -262144')
   const base = Date.parse('2025-01-01T00:00:00.000Z')
-  const insertRoom = db.prepare('INSERT INTO rooms (room_id, created_at, last_seq) VALUES (?, ?, ?)')
+  const insertRoom = db.prepare('INSERT INTO rooms (room_id, created_at, last_seq, last_message_at, member_count) VALUES (?, ?, ?, ?, ?)')
   const insertProfile = db.prepare('INSERT INTO profiles (room_id, user_id, username, avatar_url, joined_at) VALUES (?, ?, ?, ?, ?)')
   const insertMessage = db.prepare(
-    `INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+    `INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, json)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
   )
   const filler = 'the quick brown fox jumps over the lazy dog '
   const batch = db.transaction((roomId, from, to) => {
@@ -64,14 +64,18 @@ async function historyDb ({ log = () => {} } = {}) {
       const u = seq % USERS
       // Every other message has no avatar of its own: history fills it from the profile (the JOIN).
       const at = base + seq * 1000
-      insertMessage.run(roomId, seq, messageId(seq, at), `user-${u}`, `User ${u}`,
-        `message ${seq}: ${filler.slice(0, 20 + (seq % 40))}`, seq % 2 ? `https://example.com/a/${u}.png` : null,
-        new Date(at).toISOString())
+      const id = messageId(seq, at)
+      const content = `message ${seq}: ${filler.slice(0, 20 + (seq % 40))}`
+      const avatar = seq % 2 ? `https://example.com/a/${u}.png` : null
+      const timestamp = new Date(at).toISOString()
+      // The wire JSON Parley stores with each message (wireMessage's shape).
+      const json = JSON.stringify({ type: 'message', id, room_id: roomId, user_id: `user-${u}`, username: `User ${u}`, content, avatar, avatar_url: avatar, timestamp, seq })
+      insertMessage.run(roomId, seq, id, `user-${u}`, `User ${u}`, content, avatar, timestamp, json)
     }
   })
   db.transaction(() => {
     for (const { roomId, count } of ROOMS) {
-      insertRoom.run(roomId, new Date(base).toISOString(), count)
+      insertRoom.run(roomId, new Date(base).toISOString(), count, new Date(base + count * 1000).toISOString(), USERS)
       for (let u = 0; u < USERS; u++) {
         insertProfile.run(roomId, `user-${u}`, `User ${u}`, `https://example.com/p/${u}.png`, new Date(base).toISOString())
       }

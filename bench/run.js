@@ -9,7 +9,7 @@
 //   fan-out   Parley vs bench/floor-ws.js (plain ws, no store), stepped offered rate
 //   dm        direct messages vs room messages on one Parley (SQLite): N DM pairs vs N rooms
 //             of 2, same offered message rate, DM/room ratios (bench/dm-client.js)
-//   REST      Parley vs bench/floor-fastify.js (bare Fastify + the same SQLite work)
+//   REST      Parley vs bench/floor-fastify.js (bare Fastify + SQLite, each message's JSON stored as text)
 //   history   Parley's newest page in rooms of 100, 100k, 1M messages
 //   capacity  10k idle sockets: RSS per socket, connect rate (Parley vs floor-ws)
 //   pg        with a PostgreSQL URL (and a Redis URL): REST vs bench/floor-pg.js (bare Fastify + pg),
@@ -138,12 +138,13 @@ const CONFIG = {
   },
   targets: {
     pgRestPostRatio: 3,
-    pgRestGetRatioLater: 0.9,
+    pgRestGetRatio: 0.9,
     fanoutCpuRatio: 1.25,
     fanoutP99Ms: 50,
     historyRatio: 1.2,
     capacityRssRatio: 1.6,
-    restRatio: 0.8
+    restRatio: 0.8,
+    restGetRatio: 0.9
   }
 }
 
@@ -1039,11 +1040,11 @@ function report (results) {
     const getRatio = ratio(p.get.reqPerSec, f.get.reqPerSec)
     sections.push({
       title: `REST (autocannon, ${CONFIG.rest.connections} connections, ${CONFIG.rest.durationS} s each)`,
-      headers: ['Figure', 'Parley', 'Floor (Fastify+SQLite)', 'Parley/Floor', 'Target', 'Result'],
+      headers: ['Figure', 'Parley', 'Floor (Fastify+SQLite, stored JSON)', 'Parley/Floor', 'Target', 'Result'],
       rows: [
         row('POST message (req/s)', p.post.reqPerSec, f.post.reqPerSec, 0, `≥ ${t.restRatio}×`, postRatio >= t.restRatio),
         row('POST latency mean / p99 worst round (ms)', `${p.post.latencyMean} / ${p.post.latencyP99}`, `${f.post.latencyMean} / ${f.post.latencyP99}`),
-        row('GET page of 100 (req/s)', p.get.reqPerSec, f.get.reqPerSec, 0, `≥ ${t.restRatio}×`, getRatio >= t.restRatio),
+        row('GET page of 100 (req/s)', p.get.reqPerSec, f.get.reqPerSec, 0, `≥ ${t.restGetRatio}×`, getRatio >= t.restGetRatio),
         row('GET latency mean / p99 worst round (ms)', `${p.get.latencyMean} / ${p.get.latencyP99}`, `${f.get.latencyMean} / ${f.get.latencyP99}`)
       ]
     })

@@ -1,6 +1,7 @@
 // POST and GET /rooms/:room_id/messages.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ChatError } from '../src/chat/errors'
+import { pageBody } from '../src/chat/history'
 import { sendMessage } from '../src/chat/messages'
 import {
   ErrorSchema, HistoryQuerySchema, IdempotencyHeadersSchema, MessageBodySchema,
@@ -38,12 +39,12 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags: ['messages'],
       summary: 'A page of history, oldest first',
-      description: 'No cursor: the newest limit messages (100 by default, clamped to HISTORY_MAX_LIMIT). before/after (seq) or before_id/after_id page through. A room never seen gives [].',
+      description: 'No cursor: the newest limit messages (100 by default, clamped to HISTORY_MAX_LIMIT). before/after (seq) or before_id/after_id page through. A room never seen gives []. A page bigger than HISTORY_MAX_BYTES holds only the messages that fit, the newest (after: the oldest) of it: the end of the history is an empty page, not a short one.',
       params: RoomParamsSchema,
       querystring: HistoryQuerySchema,
       response: { 200: MessageListSchema, 400: ErrorSchema }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     const roomId = request.params.room_id
     authorizeRead(request, roomId)
     const { before, after, before_id: beforeId, after_id: afterId } = request.query
@@ -51,7 +52,11 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     const limit = Math.min(Number(request.query.limit ?? DEFAULT_PAGE), config.historyMaxLimit)
     const beforeSeq = beforeId === undefined ? optionalNumber(before) : await seqOf(roomId, beforeId)
     const afterSeq = afterId === undefined ? optionalNumber(after) : await seqOf(roomId, afterId)
-    return store.page(roomId, { limit, beforeSeq, afterSeq })
+    const page = await store.pageJson(roomId, { limit, beforeSeq, afterSeq })
+    // The messages' JSON as stored, joined, and sent as it is: the schema above documents
+    // it (the type provider types send() by the schema, hence the cast); nothing re-serialises it.
+    const body = pageBody(page, config.historyMaxBytes, afterSeq === undefined ? 'newest' : 'oldest')
+    return reply.type('application/json; charset=utf-8').send(body as never)
   })
 
   async function seqOf (roomId: string, messageId: string): Promise<number> {

@@ -51,6 +51,7 @@ export const VARIABLES = {
   requestTimeoutMs: env('REQUEST_TIMEOUT_MS', int(1000, 3_600_000, 60_000, 'A request must arrive whole (headers within 10 s, or this if less) within this; a client that trickles one gets 408. An upgraded socket is not affected.')),
   bodyLimitBytes: env('BODY_LIMIT_BYTES', int(1024, 16_777_216, 65_536, 'Largest HTTP request body, in bytes; a bigger one gets 413.')),
   historyMaxLimit: env('HISTORY_MAX_LIMIT', int(1, 10_000, 500, 'Cap on `GET …/messages?limit=`; larger limits are clamped to it.')),
+  historyMaxBytes: env('HISTORY_MAX_BYTES', int(65_536, 268_435_456, 1_048_576, 'Largest `GET …/messages` response, in bytes: a page that would be bigger holds only its newest messages that fit (still oldest first; page on with `before`).')),
   wsPingIntervalMs: env('WS_PING_INTERVAL_MS', int(1000, 600_000, 30_000, 'Protocol pings; a socket that has not answered the previous one is terminated.')),
   metricsToken: env('METRICS_TOKEN', text('', 'When set, `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise). Unset: public, so block it at the proxy.'), (value) => value.trim() || null),
   shutdownGraceMs: env('SHUTDOWN_GRACE_MS', int(100, 600_000, 10_000, 'On SIGTERM/SIGINT, how long shutdown may take before the process is forced out.')),

@@ -33,6 +33,7 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     maxFrameBytes: 65_536,
     bodyLimitBytes: 65_536,
     historyMaxLimit: 500,
+    historyMaxBytes: 1_048_576,
     wsPingIntervalMs: 30_000,
     shutdownGraceMs: 10_000,
     metricsToken: null,
@@ -163,6 +164,7 @@ t.test('each bad value throws a ConfigError that names the variable', async (t) 
     ['MAX_FRAME_BYTES', { MAX_FRAME_BYTES: '10' }],
     ['BODY_LIMIT_BYTES', { BODY_LIMIT_BYTES: 'big' }],
     ['HISTORY_MAX_LIMIT', { HISTORY_MAX_LIMIT: '100000' }],
+    ['HISTORY_MAX_BYTES', { HISTORY_MAX_BYTES: '1000' }],
     ['WS_PING_INTERVAL_MS', { WS_PING_INTERVAL_MS: '10' }],
     ['SHUTDOWN_GRACE_MS', { SHUTDOWN_GRACE_MS: 'soon' }]
   ]

@@ -3,7 +3,8 @@ import type { Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { createPostgresStore, SCHEMA_VERSION } from '../src/store/postgres-store'
-import type { NewMessage, RoomStore } from '../src/store/store'
+import { MIGRATIONS } from '../src/store/postgres-schema'
+import type { NewMessage, Store as RoomStore } from '../src/store/store'
 import { storeContract } from './store-contract'
 
 const AVATAR = 'https://cdn.example.com/a.png'
@@ -229,6 +230,72 @@ function postgresSuite (connectionString: string): void {
       t.equal(results.filter((r) => r.created).length, 1, 'one of them created it')
       t.match(await store.getProfile('room-1', userId), { username: 'Ada', avatarUrl: AVATAR })
     }
+  })
+
+  t.test('a room row keeps its member count, written with the join, exact under concurrent joins from two instances', async (t) => {
+    const { store: a, schema } = await fresh(t)
+    const b = await open(t, schema)
+    await Promise.all(range(1, 20).flatMap((i) => [
+      (i % 2 ? a : b).upsertProfile('room-1', `user-${i}`, { username: `U${i}` }, 'set'),
+      (i % 2 ? b : a).upsertProfile('room-1', `user-${i}`, { avatarUrl: AVATAR }, 'fill')
+    ]))
+    await a.upsertProfile('room-1', 'user-1', { username: 'again' }, 'set')
+    await b.append(draft({ userId: 'not-a-member' }))
+    const { rows } = await admin.query(`SELECT last_seq, member_count FROM ${schema}.rooms WHERE room_id = 'room-1'`)
+    t.strictSame(rows, [{ last_seq: '1', member_count: 20 }])
+    t.match(await a.listRooms(10), [{ id: 'room-1', memberCount: 20, lastSeq: 1 }])
+  })
+
+  t.test('a newest page kept by one instance follows what another writes: messages, joins, profile edits', async (t) => {
+    const { store: a, schema } = await fresh(t)
+    const b = await open(t, schema)
+    const newest = async () => (await a.pageJson('room-1', { limit: 100 })).map((text) => JSON.parse(text))
+    await b.append(draft({ userId: 'late', avatar: null, content: 'm1' }))
+    t.same((await newest()).map((m) => m.content), ['m1'])
+    t.same((await newest()).map((m) => m.content), ['m1'], 'read twice')
+    await b.append(draft({ content: 'm2' }))
+    t.same((await newest()).map((m) => m.content), ['m1', 'm2'], 'a message from the other instance')
+    await b.upsertProfile('room-1', 'late', { avatarUrl: AVATAR }, 'fill')
+    t.same((await newest())[0].avatar, AVATAR, 'a join with an avatar on the other instance')
+    await b.updateUser('late', { avatarUrl: 'https://cdn.example.com/c.png' })
+    t.same((await newest())[0].avatar, 'https://cdn.example.com/c.png', 'a profile edit on the other instance')
+    await admin.query(`UPDATE ${schema}.profiles SET avatar_url = NULL WHERE user_id = 'late'`)
+    t.same((await newest())[0].avatar, null, 'a write by anything else (the trigger counts every writer)')
+    t.strictSame(await newest(), await b.page('room-1', { limit: 100 }))
+  })
+
+  t.test('a version 3 schema is migrated to version 4: messages get their wire JSON, rooms their member count', async (t) => {
+    const schema = newSchema()
+    t.teardown(() => dropSchema(schema))
+    await admin.query(`CREATE SCHEMA ${schema}`)
+    const client = new pg.Client({ connectionString, options: `-c search_path=${schema}` })
+    await client.connect()
+    try {
+      for (const migration of MIGRATIONS.slice(0, 3)) await client.query(migration)
+      await client.query(`CREATE TABLE parley_schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+        INSERT INTO parley_schema_version (version) VALUES (1), (2), (3);
+        INSERT INTO rooms (room_id, created_at, last_seq, last_message_at, name) VALUES ('r', '2026-01-01T00:00:00.000Z', 3, '2026-01-01T00:00:03.000Z', 'Lobby');
+        INSERT INTO profiles VALUES ('r', 'u', 'Ada', '${AVATAR}', '2026-01-01T00:00:00.000Z'), ('r', 'v', 'Bea', NULL, '2026-01-01T00:00:00.000Z');
+        INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id) VALUES
+          ('r', 1, 'id-1', 'u', 'Ada', 'one', NULL, '2026-01-01T00:00:01.000Z', 'c-1'),
+          ('r', 2, 'id-2', 'v', 'Bea "B"', E'two\\nlines \\u0001 é 🎉 \\\\', 'https://x.test/own.png', '2026-01-01T00:00:02.000Z', NULL),
+          ('r', 3, 'id-3', 'v', 'Bea', 'three', NULL, '2026-01-01T00:00:03.000Z', NULL);`)
+    } finally {
+      await client.end()
+    }
+    const store = await open(t, schema)
+    const page = await store.page('r', { limit: 10 })
+    t.match(page, [
+      { id: 'id-1', seq: 1, avatar: AVATAR, client_id: 'c-1', timestamp: '2026-01-01T00:00:01.000Z' },
+      { id: 'id-2', seq: 2, username: 'Bea "B"', content: 'two\nlines \u0001 é 🎉 \\', avatar: 'https://x.test/own.png' },
+      { id: 'id-3', seq: 3, avatar: null }
+    ])
+    t.strictSame((await store.pageJson('r', { limit: 10 })).map((text) => JSON.parse(text)), page, 'every message has its wire JSON, and the avatar fill still applies')
+    t.match(await store.listRooms(10), [{ id: 'r', name: 'Lobby', lastSeq: 3, memberCount: 2 }])
+    const fourth = await store.append(draft({ roomId: 'r', userId: 'u', username: null, avatar: null, content: 'four' }))
+    t.strictSame(JSON.parse((await store.pageJson('r', { limit: 1 }))[0]), fourth, 'a new message\'s JSON is what the append answered')
+    const { rows } = await admin.query(`SELECT version FROM ${schema}.parley_schema_version ORDER BY version`)
+    t.strictSame(rows.map((r) => r.version), range(1, SCHEMA_VERSION))
   })
 
   t.test('a closed store refuses further work', async (t) => {

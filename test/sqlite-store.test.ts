@@ -3,6 +3,8 @@ import type { Test } from 'tap'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { createSqliteStore, SCHEMA_VERSION } from '../src/store/sqlite-store'
+import { roomsQuery } from '../src/store/sqlite-rooms'
+import { MIGRATIONS } from '../src/store/sqlite-schema'
 import { mergeProfile } from '../src/store/store'
 import { storeContract } from './store-contract'
 
@@ -185,4 +187,63 @@ t.test('a version 2 file is migrated to version 3: ids from before keep working 
   const indexes = file.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' ORDER BY name").pluck().all()
   t.same(indexes, ['messages_client_id'], 'messages has no index on id any more')
   t.same(file.prepare('SELECT id, seq FROM message_ids ORDER BY seq').all().map((r: any) => r.seq), [1, 2], 'only the ids issued before version 3 are listed')
+})
+
+t.test('a room row keeps its activity, written with the append and the join: last seq, last message time, member count', async (t) => {
+  const filename = join(t.testdir(), 'parley.db')
+  const store = createSqliteStore({ filename })
+  t.teardown(() => store.close())
+  await store.upsertProfile('r', 'u1', { username: 'Ada' }, 'set')
+  await store.upsertProfile('r', 'u2', { username: 'Bea' }, 'fill')
+  await store.upsertProfile('r', 'u1', { username: 'Ada L.' }, 'set')
+  const sent = await Promise.all([1, 2, 3].map((i) => store.append({ roomId: 'r', userId: 'u1', username: null, avatar: null, content: `m${i}` })))
+  await store.append({ roomId: 'other', userId: 'u9', username: 'Cy', avatar: null, content: 'hi' })
+  const db = inspect(t, filename)
+  const row = (roomId: string) => db.prepare('SELECT last_seq, last_message_at, member_count FROM rooms WHERE room_id = ?').get(roomId)
+  t.same(row('r'), { last_seq: 3, last_message_at: sent[2].timestamp, member_count: 2 }, 'three appends in one commit, two members')
+  t.same(row('other'), { last_seq: 1, last_message_at: (await store.latest('other', 1))[0].timestamp, member_count: 0 }, 'a room made by its first message')
+  t.match(await store.listRooms(10), [{ id: 'other', lastSeq: 1, memberCount: 0 }, { id: 'r', lastSeq: 3, memberCount: 2 }])
+})
+
+t.test('listing rooms reads the rooms_activity index: no subquery per room, no sort', async (t) => {
+  const filename = join(t.testdir(), 'parley.db')
+  await createSqliteStore({ filename }).close()
+  const db = inspect(t, filename)
+  const plan = (sql: string, ...params: unknown[]) => db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((row: any) => row.detail as string)
+  const all = plan(roomsQuery(''), 50)
+  t.same(all, [all.find((step) => /^SCAN rooms USING INDEX rooms_activity/.test(step))], `one scan of the index: ${all.join('; ')}`)
+  for (const [where, param] of [['WHERE category = ?', 'music'], ["WHERE category IS NULL OR category = '' OR category NOT IN (SELECT value FROM json_each(?))", '["music"]']]) {
+    const steps = plan(roomsQuery(where), param, 50)
+    t.notOk(steps.some((step) => /CORRELATED/.test(step)), `no correlated subquery: ${steps.join('; ')}`)
+  }
+})
+
+t.test('a version 5 file is migrated to version 6: messages get their wire JSON, rooms their activity', async (t) => {
+  const filename = join(t.testdir(), 'v5.db')
+  const db = new Database(filename)
+  for (const migration of MIGRATIONS.slice(0, 5)) db.exec(migration)
+  db.exec(`INSERT INTO rooms (room_id, created_at, name) VALUES ('r', '2026-01-01T00:00:00.000Z', 'Lobby'), ('quiet', '2025-12-31T00:00:00.000Z', NULL);
+    INSERT INTO profiles VALUES ('r', 'u', 'Ada', '${AVATAR}', '2026-01-01T00:00:00.000Z'), ('r', 'v', 'Bea', NULL, '2026-01-01T00:00:00.000Z');
+    INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id) VALUES
+      ('r', 1, 'id-1', 'u', 'Ada', 'one', NULL, '2026-01-01T00:00:01.000Z', 'c-1'),
+      ('r', 2, 'id-2', 'v', 'Bea "B"', 'two\nlines \u0001 é 🎉', 'https://x.test/own.png', '2026-01-01T00:00:02.000Z', NULL),
+      ('r', 3, 'id-3', 'v', 'Bea', 'three', NULL, '2026-01-01T00:00:03.000Z', NULL);
+    PRAGMA user_version = 5;`)
+  db.close()
+  const store = createSqliteStore({ filename })
+  t.teardown(() => store.close())
+  const page = await store.page('r', { limit: 10 })
+  t.match(page, [
+    { id: 'id-1', seq: 1, avatar: AVATAR, client_id: 'c-1' },
+    { id: 'id-2', seq: 2, username: 'Bea "B"', content: 'two\nlines \u0001 é 🎉', avatar: 'https://x.test/own.png' },
+    { id: 'id-3', seq: 3, avatar: null }
+  ])
+  t.same((await store.pageJson('r', { limit: 10 })).map((text) => JSON.parse(text)), page, 'every message has its wire JSON, and the avatar fill still applies')
+  t.match(await store.listRooms(10), [
+    { id: 'r', name: 'Lobby', lastSeq: 3, lastMessageAt: '2026-01-01T00:00:03.000Z', memberCount: 2 },
+    { id: 'quiet', lastSeq: 0, lastMessageAt: null, memberCount: 0 }
+  ], 'each room row has its activity')
+  const fourth = await store.append({ roomId: 'r', userId: 'u', username: null, avatar: null, content: 'four' })
+  t.match(fourth, { seq: 4, username: 'Ada', avatar: AVATAR })
+  t.equal(inspect(t, filename).pragma('user_version', { simple: true }), SCHEMA_VERSION)
 })

@@ -460,6 +460,64 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
       }
     })
 
+    t.test('pageJson is page as wire JSON, stored text and all, for every cursor', async (t) => {
+      const store = await fresh(t)
+      const written = [
+        await store.append(draft({ content: 'plain' })),
+        (await store.appendOnce(draftOnce('c-1', { content: 'with a client id' }))).message,
+        await store.append(draft({ userId: 'user-2', avatar: null, content: 'no avatar, no profile' })),
+        await store.append(draft({ username: 'Zoë "Z" \\o/', content: 'quotes " and \\ backslashes, tabs\tand\nlines, \u0001\u001f control, émoji 🎉, 中文' })),
+        await store.append(draft({ roomId: 'room-2', content: 'elsewhere' })),
+        await store.append(draft({ content: 'last' }))
+      ]
+      const here = written.filter((m) => m.room_id === 'room-1')
+      const queries: PageQuery[] = [{ limit: 10 }, { limit: 2 }, { limit: 10, beforeSeq: 4 }, { limit: 2, afterSeq: 1 }, { limit: 10, afterSeq: 0, beforeSeq: 5 }, { limit: 10, beforeSeq: 1 }]
+      for (const query of queries) {
+        const json = await store.pageJson('room-1', query)
+        t.ok(json.every((text) => typeof text === 'string'), `${JSON.stringify(query)}: strings`)
+        t.same(json.map((text) => JSON.parse(text)), await store.page('room-1', query), `${JSON.stringify(query)}: the page, parsed`)
+      }
+      t.same((await store.pageJson('room-1', { limit: 10 })).map((text) => JSON.parse(text)), here, 'what the appends answered, client_id included')
+      t.same(await store.pageJson('never-seen', { limit: 10 }), [], 'a room never seen')
+    })
+
+    t.test('pageJson fills a missing avatar from the profile as it is at read time', async (t) => {
+      const store = await fresh(t)
+      await store.append(draft({ avatar: null, content: 'm1' }))
+      await store.append(draft({ userId: 'user-2', avatar: null, content: 'm2' }))
+      await store.append(draft({ avatar: OTHER_AVATAR, content: 'm3' }))
+      const avatars = async (query: PageQuery) => (await store.pageJson('room-1', query)).map((text) => {
+        const m = JSON.parse(text)
+        return [m.seq, m.avatar, m.avatar_url]
+      })
+      t.same(await avatars({ limit: 10 }), [[1, null, null], [2, null, null], [3, OTHER_AVATAR, OTHER_AVATAR]], 'no profile avatar yet')
+      await store.upsertProfile('room-1', 'user-1', { avatarUrl: AVATAR }, 'set')
+      for (const query of [{ limit: 10 }, { limit: 10, afterSeq: 0 }]) {
+        t.same(await avatars(query), [[1, AVATAR, AVATAR], [2, null, null], [3, OTHER_AVATAR, OTHER_AVATAR]], `filled: ${JSON.stringify(query)}`)
+      }
+      await store.updateUser('user-1', { avatarUrl: 'https://cdn.example.com/c.png' })
+      t.same(await avatars({ limit: 10 }), [[1, 'https://cdn.example.com/c.png', 'https://cdn.example.com/c.png'], [2, null, null], [3, OTHER_AVATAR, OTHER_AVATAR]],
+        'a profile changed through its user: the fill follows')
+    })
+
+    t.test('the newest page read again follows every change: a message, a join with an avatar, a profile edit', async (t) => {
+      const store = await fresh(t)
+      const newest = async () => (await store.pageJson('room-1', { limit: 3 })).map((text) => JSON.parse(text))
+      await store.append(draft({ userId: 'late', avatar: null, content: 'm1' }))
+      await store.append(draft({ content: 'm2' }))
+      t.same((await newest()).map((m) => m.content), ['m1', 'm2'])
+      t.same((await newest()).map((m) => m.content), ['m1', 'm2'], 'read twice, unchanged')
+      await store.append(draft({ content: 'm3' }))
+      await store.append(draft({ content: 'm4' }))
+      t.same((await newest()).map((m) => m.content), ['m2', 'm3', 'm4'], 'after two messages')
+      t.same((await store.pageJson('room-1', { limit: 4 })).map((text) => JSON.parse(text).content), ['m1', 'm2', 'm3', 'm4'], 'another limit is its own page')
+      await store.upsertProfile('room-1', 'late', { avatarUrl: AVATAR }, 'fill')
+      t.same((await store.pageJson('room-1', { limit: 4 })).map((text) => JSON.parse(text).avatar)[0], AVATAR, 'a join with an avatar fills m1')
+      await store.updateUser('late', { avatarUrl: OTHER_AVATAR })
+      t.same((await store.pageJson('room-1', { limit: 4 })).map((text) => JSON.parse(text).avatar)[0], OTHER_AVATAR, 'a profile edit through the user')
+      t.same(await newest(), await store.page('room-1', { limit: 3 }))
+    })
+
     t.test('the first appendOnce creates the message and carries its client_id', async (t) => {
       const store = await fresh(t)
       const result = await store.appendOnce(draftOnce('c-1'))

@@ -10,6 +10,14 @@ export interface AppendResult {
   created: boolean
 }
 
+// A message's wire JSON (wireMessage's shape and key order), kept with it so that a
+// history page is a join of stored text. Timestamps are JavaScript's toISOString form.
+const WIRE_JSON = `'{"type":"message","id":' || to_json(id)::text || ',"room_id":' || to_json(room_id)::text
+    || ',"user_id":' || to_json(user_id)::text || ',"username":' || to_json(username)::text || ',"content":' || to_json(content)::text
+    || ',"avatar":' || COALESCE(to_json(avatar)::text, 'null') || ',"avatar_url":' || COALESCE(to_json(avatar)::text, 'null')
+    || ',"timestamp":"' || to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","seq":' || seq::text
+    || CASE WHEN client_id IS NULL THEN '' ELSE ',"client_id":' || to_json(client_id)::text END || '}'`
+
 // One statement for a whole batch, of one room or many: each room's counter is bumped
 // once by its number of messages, and its messages take the seqs below the new value
 // in arrival order. Rooms are locked in room_id order, so two instances' batches over
@@ -39,13 +47,16 @@ const APPEND_BATCH = `
       SET last_seq = r.last_seq + EXCLUDED.last_seq,
           last_message_at = GREATEST(r.last_message_at, EXCLUDED.last_message_at)
     RETURNING room_id, last_seq, last_message_at
+  ),
+  stored AS (
+    SELECT f.room_id, b.last_seq - c.n + row_number() OVER (PARTITION BY f.room_id ORDER BY f.ord) AS seq,
+           f.id, f.user_id, COALESCE(f.username, p.username, $9) AS username, f.content,
+           COALESCE(f.avatar, p.avatar_url) AS avatar, b.last_message_at AS created_at, f.client_id
+      FROM fresh f JOIN counts c USING (room_id) JOIN bumped b USING (room_id)
+      LEFT JOIN profiles p ON p.room_id = f.room_id AND p.user_id = f.user_id
   )
-  INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id)
-  SELECT f.room_id, b.last_seq - c.n + row_number() OVER (PARTITION BY f.room_id ORDER BY f.ord),
-         f.id, f.user_id, COALESCE(f.username, p.username, $9), f.content, COALESCE(f.avatar, p.avatar_url),
-         b.last_message_at, f.client_id
-    FROM fresh f JOIN counts c USING (room_id) JOIN bumped b USING (room_id)
-    LEFT JOIN profiles p ON p.room_id = f.room_id AND p.user_id = f.user_id
+  INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id, json)
+  SELECT room_id, seq, id, user_id, username, content, avatar, created_at, client_id, ${WIRE_JSON} FROM stored
   RETURNING id, seq, created_at, username, avatar`
 
 // A batch is at most this many messages (one statement's arrays).

@@ -2,7 +2,7 @@
 import type pg from 'pg'
 
 // Each entry moves the schema one version up; parley_schema_version records where a database is.
-const MIGRATIONS = [
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE rooms (
      room_id text PRIMARY KEY,
      created_at timestamptz NOT NULL,
@@ -97,7 +97,36 @@ const MIGRATIONS = [
      conversation_id text NOT NULL,
      through_id text COLLATE "C" NOT NULL,
      PRIMARY KEY (user_id, conversation_id)
-   );`
+   );`,
+  // Version 4: each message keeps its wire JSON (written by the append statement), so a
+  // history page is a join of stored strings; each room row keeps its member count (the
+  // join writes it) beside last_seq and last_message_at, so the listing reads room rows
+  // only. Its order is not indexed: every append batch updates its room's row, and an
+  // index on last_message_at would make each of those updates non-HOT (a new entry in
+  // every index of rooms per batch); the listing's top-N sort runs in PostgreSQL instead.
+  // fill_version counts the writes to the room's profiles (whose avatars pages fill), by any
+  // writer, so an instance can tell whether a page it keeps is still the room's: the room
+  // rows are locked in room_id order, as the append statement does, so writers never deadlock.
+  `ALTER TABLE messages ADD COLUMN json text;
+   UPDATE messages SET json = '{"type":"message","id":' || to_json(id)::text || ',"room_id":' || to_json(room_id)::text
+     || ',"user_id":' || to_json(user_id)::text || ',"username":' || to_json(username)::text || ',"content":' || to_json(content)::text
+     || ',"avatar":' || COALESCE(to_json(avatar)::text, 'null') || ',"avatar_url":' || COALESCE(to_json(avatar)::text, 'null')
+     || ',"timestamp":"' || to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","seq":' || seq::text
+     || CASE WHEN client_id IS NULL THEN '' ELSE ',"client_id":' || to_json(client_id)::text END || '}';
+   ALTER TABLE messages ALTER COLUMN json SET NOT NULL;
+   ALTER TABLE rooms ADD COLUMN member_count integer NOT NULL DEFAULT 0;
+   UPDATE rooms r SET member_count = (SELECT count(*) FROM profiles p WHERE p.room_id = r.room_id);
+   ALTER TABLE rooms ADD COLUMN fill_version bigint NOT NULL DEFAULT 0;
+   CREATE FUNCTION parley_profiles_changed() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+   BEGIN
+     PERFORM 1 FROM rooms WHERE room_id IN (SELECT room_id FROM changed) ORDER BY room_id FOR UPDATE;
+     UPDATE rooms SET fill_version = fill_version + 1 WHERE room_id IN (SELECT room_id FROM changed);
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER profiles_inserted AFTER INSERT ON profiles REFERENCING NEW TABLE AS changed
+     FOR EACH STATEMENT EXECUTE FUNCTION parley_profiles_changed();
+   CREATE TRIGGER profiles_updated AFTER UPDATE ON profiles REFERENCING NEW TABLE AS changed
+     FOR EACH STATEMENT EXECUTE FUNCTION parley_profiles_changed();`
 ]
 
 /** The schema version this build writes. */

@@ -2,12 +2,13 @@
 import pg from 'pg'
 import { createPostgresAppender } from './postgres-append'
 import { createPostgresDirect } from './postgres-direct'
+import { createPageCache } from './page-cache'
 import { migrate, SCHEMA_NAME, transaction } from './postgres-schema'
 import { createPostgresUsers } from './postgres-users'
 
 export { SCHEMA_VERSION } from './postgres-schema'
 import type { Message } from '../schemas/http'
-import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Privacy, type Profile, type Room, type RoomFilter, type RoomHost, type Store } from './store'
+import { mergeProfile, wireMessage, withAvatar, type NewMessage, type PageQuery, type Privacy, type Profile, type Room, type RoomFilter, type RoomHost, type Store } from './store'
 
 export interface PostgresStoreOptions {
   connectionString: string
@@ -28,11 +29,23 @@ const COLUMNS = `m.client_id, m.seq, m.id, m.room_id, m.user_id, m.username, m.c
 const SELECT_BEFORE = `SELECT ${COLUMNS} WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3`
 const SELECT_AFTER = `SELECT ${COLUMNS} WHERE m.room_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq LIMIT $4`
 const SELECT_BY_CLIENT_ID = `SELECT ${COLUMNS} WHERE m.room_id = $1 AND m.user_id = $2 AND m.client_id = $3`
+// A page as stored JSON; the profile is read only for a message stored without an avatar.
+const JSON_COLUMNS = `m.json, CASE WHEN m.avatar IS NULL THEN
+    (SELECT p.avatar_url FROM profiles p WHERE p.room_id = m.room_id AND p.user_id = m.user_id) END
+  FROM messages m`
+const SELECT_JSON_BEFORE = `SELECT ${JSON_COLUMNS} WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3`
+// The room's version (its last seq and the writes to its profiles) as of the page's own
+// snapshot: what a kept page is checked against, one row of the rooms table.
+const ROOM_VERSION = "(SELECT r.last_seq::text || ':' || r.fill_version::text FROM rooms r WHERE r.room_id = $1)"
+const SELECT_JSON_NEWEST = `SELECT m.json, CASE WHEN m.avatar IS NULL THEN
+    (SELECT p.avatar_url FROM profiles p WHERE p.room_id = m.room_id AND p.user_id = m.user_id) END, ${ROOM_VERSION}
+  FROM messages m WHERE m.room_id = $1 ORDER BY m.seq DESC LIMIT $2`
+const SELECT_ROOM_VERSION = `SELECT ${ROOM_VERSION}`
+const SELECT_JSON_AFTER = `SELECT ${JSON_COLUMNS} WHERE m.room_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq LIMIT $4`
 const PROFILE_COLUMNS = 'room_id, user_id, username, avatar_url, joined_at'
 const SELECT_ROOMS = (where: string, limit: string) => `
   SELECT r.room_id, r.name, r.thumbnail_url, r.created_at, r.category, r.description, r.tags, r.privacy, r.max_members,
-         r.host, r.created_by, r.last_seq, r.last_message_at,
-         (SELECT COUNT(*) FROM profiles p WHERE p.room_id = r.room_id) AS member_count
+         r.host, r.created_by, r.last_seq, r.last_message_at, r.member_count
     FROM rooms r
    ${where}
    ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.room_id
@@ -76,7 +89,7 @@ interface RoomRow {
   created_by: string | null
   last_seq: string
   last_message_at: Date | null
-  member_count: string
+  member_count: number
 }
 
 export async function createPostgresStore (opts: PostgresStoreOptions): Promise<Store> {
@@ -124,6 +137,43 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     return rows.reverse().map(fromMessageRow)
   }
 
+  // Newest pages, kept while their room's version is unchanged: other instances write
+  // too, so each is checked against the room's row before it is served again (one small
+  // read instead of the page's rows).
+  const newest = createPageCache<string>()
+
+  async function readNewest (roomId: string, limit: number): Promise<readonly string[]> {
+    const kept = newest.get(roomId, limit)
+    if (kept) {
+      const { rows: [[version]] } = await pool.query<[string | null]>({ name: 'parley-room-version', text: SELECT_ROOM_VERSION, values: [roomId], rowMode: 'array' })
+      if (version === kept.tag) return kept.page
+    }
+    const { rows } = await pool.query<[string, string | null, string]>({ name: 'parley-json-newest', text: SELECT_JSON_NEWEST, values: [roomId, limit], rowMode: 'array' })
+    const page = new Array<string>(rows.length)
+    const last = rows.length - 1
+    for (let i = 0; i <= last; i++) {
+      const [json, avatarFill] = rows[i]
+      page[last - i] = avatarFill === null ? json : withAvatar(json, avatarFill)
+    }
+    if (rows.length > 0) newest.set(roomId, limit, page, rows[0][2])
+    return page
+  }
+
+  async function readJson (roomId: string, { limit, beforeSeq, afterSeq }: PageQuery): Promise<readonly string[]> {
+    if (beforeSeq === undefined && afterSeq === undefined) return readNewest(roomId, limit)
+    const upper = beforeSeq ?? Number.MAX_SAFE_INTEGER
+    const { rows } = afterSeq === undefined
+      ? await pool.query<[string, string | null]>({ name: 'parley-json-before', text: SELECT_JSON_BEFORE, values: [roomId, upper, limit], rowMode: 'array' })
+      : await pool.query<[string, string | null]>({ name: 'parley-json-after', text: SELECT_JSON_AFTER, values: [roomId, afterSeq, upper, limit], rowMode: 'array' })
+    const page = new Array<string>(rows.length)
+    const last = rows.length - 1
+    for (let i = 0; i <= last; i++) {
+      const [json, avatarFill] = rows[i]
+      page[afterSeq === undefined ? last - i : i] = avatarFill === null ? json : withAvatar(json, avatarFill)
+    }
+    return page
+  }
+
   async function selectProfile (db: pg.Pool | pg.PoolClient, roomId: string, userId: string, lock = ''): Promise<Profile | undefined> {
     const { rows: [row] } = await db.query<ProfileRow>(
       `SELECT ${PROFILE_COLUMNS} FROM profiles WHERE room_id = $1 AND user_id = $2 ${lock}`, [roomId, userId])
@@ -150,7 +200,10 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
             `INSERT INTO profiles (${PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (room_id, user_id) DO NOTHING RETURNING ${PROFILE_COLUMNS}`,
             [roomId, userId, merged.username, merged.avatarUrl, now])
-          if (inserted.rows.length === 1) return { profile: fromProfileRow(inserted.rows[0]), created: true }
+          if (inserted.rows.length === 1) {
+            await client.query('UPDATE rooms SET member_count = member_count + 1 WHERE room_id = $1', [roomId])
+            return { profile: fromProfileRow(inserted.rows[0]), created: true }
+          }
           // A concurrent first upsert committed in between: merge into its row instead.
           current = (await selectProfile(client, roomId, userId, 'FOR UPDATE'))!
         }
@@ -194,7 +247,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
           : await pool.query<RoomRow>(SELECT_ROOMS_OTHER, [limit, [...filter.otherThan]])
       return rows.map((row) => ({
         ...fromRoomRow(row),
-        memberCount: Number(row.member_count),
+        memberCount: row.member_count,
         lastSeq: Number(row.last_seq),
         lastMessageAt: row.last_message_at?.toISOString() ?? null
       }))
@@ -220,6 +273,9 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     },
     async page (roomId, query) {
       return readPage(roomId, query)
+    },
+    async pageJson (roomId, query) {
+      return readJson(roomId, query)
     },
     async seqOf (roomId, messageId) {
       const { rows: [row] } = await pool.query<{ seq: string }>('SELECT seq FROM messages WHERE id = $1 AND room_id = $2', [messageId, roomId])

@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3'
 
 // Each entry moves the schema one version up; PRAGMA user_version records where a file
 // is. Entries are never edited once released: a change is a new entry.
-const MIGRATIONS = [
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE rooms (
      room_id TEXT PRIMARY KEY,
      created_at TEXT NOT NULL,
@@ -121,7 +121,23 @@ const MIGRATIONS = [
      conversation_id TEXT NOT NULL,
      through_id TEXT NOT NULL,
      PRIMARY KEY (user_id, conversation_id)
-   ) WITHOUT ROWID;`
+   ) WITHOUT ROWID;`,
+  // Version 6: each message keeps its wire JSON (written in the append's transaction), so
+  // a history page is a join of stored strings; and each room row keeps its activity (last
+  // seq, last message time, member count, written with the append or join), indexed in
+  // the listing's order, so GET /rooms reads no message and counts no profile.
+  `ALTER TABLE messages ADD COLUMN json TEXT;
+   UPDATE messages SET json = CASE WHEN client_id IS NULL
+     THEN json_object('type', 'message', 'id', id, 'room_id', room_id, 'user_id', user_id, 'username', username, 'content', content,
+       'avatar', avatar, 'avatar_url', avatar, 'timestamp', created_at, 'seq', seq)
+     ELSE json_object('type', 'message', 'id', id, 'room_id', room_id, 'user_id', user_id, 'username', username, 'content', content,
+       'avatar', avatar, 'avatar_url', avatar, 'timestamp', created_at, 'seq', seq, 'client_id', client_id) END;
+   ALTER TABLE rooms ADD COLUMN member_count INTEGER NOT NULL DEFAULT 0;
+   UPDATE rooms SET
+     last_seq = COALESCE((SELECT m.seq FROM messages m WHERE m.room_id = rooms.room_id ORDER BY m.seq DESC LIMIT 1), 0),
+     last_message_at = (SELECT m.created_at FROM messages m WHERE m.room_id = rooms.room_id ORDER BY m.seq DESC LIMIT 1),
+     member_count = (SELECT COUNT(*) FROM profiles p WHERE p.room_id = rooms.room_id);
+   CREATE INDEX rooms_activity ON rooms (COALESCE(last_message_at, created_at) DESC, room_id);`
 ]
 
 /** The schema version this build writes: PRAGMA user_version of an up-to-date file. */

@@ -7,8 +7,10 @@ import { migrate } from './sqlite-schema'
 import type { Message } from '../schemas/http'
 import { DEFAULT_USERNAME } from '../chat/text'
 import { createSqliteDirect } from './sqlite-direct'
+import { createSqliteHistory } from './sqlite-history'
+import { createSqliteRooms } from './sqlite-rooms'
 import { createSqliteUsers } from './sqlite-users'
-import { mergeProfile, wireMessage, type NewMessage, type PageQuery, type Privacy, type Profile, type Room, type Store } from './store'
+import { mergeProfile, wireMessage, type NewMessage, type Profile, type Store } from './store'
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -22,37 +24,6 @@ export interface SqliteStoreOptions {
 }
 
 export { SCHEMA_VERSION } from './sqlite-schema'
-
-// A message as the reads return it: a row array (better-sqlite3's raw mode), in the
-// order of `columns` below. A page of 100 builds half as fast from row objects.
-type MessageRow = [
-  clientId: string | null,
-  seq: number,
-  id: string,
-  roomId: string,
-  userId: string,
-  username: string,
-  content: string,
-  avatar: string | null,
-  createdAt: string
-]
-
-interface RoomRow {
-  room_id: string
-  name: string | null
-  thumbnail_url: string | null
-  created_at: string
-  category: string | null
-  description: string | null
-  tags: string | null
-  privacy: Privacy
-  max_members: number | null
-  host: string | null
-  created_by: string | null
-  last_seq: number
-  last_message_at: string | null
-  member_count: number
-}
 
 interface ProfileRow {
   room_id: string
@@ -78,49 +49,21 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
   migrate(db)
 
   const selectMaxSeq = db.prepare<[string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1')
-  const insertMessage = db.prepare<[string, number, string, string, string, string, string | null, string, string | null]>(
-    `INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+  const insertMessage = db.prepare<[string, number, string, string, string, string, string | null, string, string | null, string]>(
+    `INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id, json)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
   )
-  // Every read is a range of the (room_id, seq) primary key: its cost does not grow with the history.
-  const columns = `m.client_id, m.seq, m.id, m.room_id, m.user_id, m.username, m.content,
-            COALESCE(m.avatar, p.avatar_url) AS avatar, m.created_at
-       FROM messages m
-       LEFT JOIN profiles p ON p.room_id = m.room_id AND p.user_id = m.user_id`
-  const selectBefore = db.prepare<[string, number, number], MessageRow>(
-    `SELECT ${columns} WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?`
-  ).raw(true)
-  const selectAfter = db.prepare<[string, number, number, number], MessageRow>(
-    `SELECT ${columns} WHERE m.room_id = ? AND m.seq > ? AND m.seq < ? ORDER BY m.seq ASC LIMIT ?`
-  ).raw(true)
-  const selectByClientId = db.prepare<[string, string, string], MessageRow>(
-    `SELECT ${columns} WHERE m.room_id = ? AND m.user_id = ? AND m.client_id = ?`
-  ).raw(true)
+  const history = createSqliteHistory(db)
   // A message id carries its seq: one primary-key probe checks it. Ids from before
   // schema version 3 are looked up in message_ids.
   const selectSeqAt = db.prepare<[string, number, string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? AND seq = ? AND id = ?')
   const selectLegacySeq = db.prepare<[string, string], { seq: number }>('SELECT seq FROM message_ids WHERE id = ? AND room_id = ?')
   const ensureRoom = db.prepare('INSERT INTO rooms (room_id, created_at) VALUES (?, ?) ON CONFLICT (room_id) DO NOTHING')
-  const insertRoom = db.prepare(`INSERT INTO rooms (room_id, created_at, name, thumbnail_url, category, description, tags, privacy, max_members, password_hash, host, created_by)
-    VALUES (@room_id, @created_at, @name, @thumbnail_url, @category, @description, @tags, @privacy, @max_members, @password_hash, @host, @created_by)`)
-  const insertThumbnail = db.prepare('INSERT INTO room_thumbnails (room_id, content_type, data) VALUES (?, ?, ?)')
-  const selectThumbnail = db.prepare<[string], { content_type: string, data: Buffer }>('SELECT content_type, data FROM room_thumbnails WHERE room_id = ?')
-  const selectAccess = db.prepare<[string], { privacy: Privacy, password_hash: string | null }>('SELECT privacy, password_hash FROM rooms WHERE room_id = ?')
-  // The last seq and time come from each room's newest message (a primary-key probe);
-  // the rooms table holds no counter.
-  const roomsWhere = (where: string) => db.prepare<unknown[], RoomRow>(
-    `SELECT * FROM (
-       SELECT r.room_id, r.name, r.thumbnail_url, r.created_at, r.category, r.description, r.tags, r.privacy, r.max_members, r.host, r.created_by,
-              COALESCE((SELECT m.seq FROM messages m WHERE m.room_id = r.room_id ORDER BY m.seq DESC LIMIT 1), 0) AS last_seq,
-              (SELECT m.created_at FROM messages m WHERE m.room_id = r.room_id ORDER BY m.seq DESC LIMIT 1) AS last_message_at,
-              (SELECT COUNT(*) FROM profiles p WHERE p.room_id = r.room_id) AS member_count
-         FROM rooms r ${where})
-      ORDER BY COALESCE(last_message_at, created_at) DESC, room_id
-      LIMIT ?`
+  const countMember = db.prepare('UPDATE rooms SET member_count = member_count + 1 WHERE room_id = ?')
+  const writeActivity = db.prepare<[string, string, number, string]>(
+    `INSERT INTO rooms (room_id, created_at, last_seq, last_message_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (room_id) DO UPDATE SET last_seq = excluded.last_seq, last_message_at = excluded.last_message_at`
   )
-  const selectRooms = roomsWhere('')
-  const selectRoomsOf = roomsWhere('WHERE r.category = ?')
-  const selectRoomsOther = roomsWhere("WHERE r.category IS NULL OR r.category = '' OR r.category NOT IN (SELECT value FROM json_each(?))")
   const selectMembers = db.prepare<[string, number], ProfileRow>(
     'SELECT room_id, user_id, username, avatar_url, joined_at FROM profiles WHERE room_id = ? ORDER BY joined_at, user_id LIMIT ?'
   )
@@ -133,9 +76,9 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
      ON CONFLICT (room_id, user_id) DO UPDATE SET username = excluded.username, avatar_url = excluded.avatar_url`
   )
 
-  // Each room's last seq, kept here because this process is the file's only writer:
-  // an append writes its message and nothing else (no counter row to rewrite, one
-  // page fewer per commit). Read from the messages' primary key when unknown.
+  // Each room's last seq, kept here because this process is the file's only writer
+  // (the messages' primary key is the truth, read when unknown). The room row's copy
+  // (for the listing) is written once per room per commit, not once per message.
   const seqs = new Map<string, number>()
   const SEQ_CACHE = 100_000
   function lastSeqOf (roomId: string): number {
@@ -152,22 +95,30 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
   const appendRow = (message: NewMessage): Message => {
     const now = Date.now()
     const timestamp = new Date(now).toISOString()
-    const last = lastSeqOf(message.roomId)
-    if (last === 0) ensureRoom.run(message.roomId, timestamp)
-    const seq = last + 1
+    const seq = lastSeqOf(message.roomId) + 1
     seqs.set(message.roomId, seq)
     const id = messageId(seq, now)
     const profile = message.username === null || message.avatar === null ? profileOf(message.roomId, message.userId) : undefined
     const username = message.username ?? profile?.username ?? DEFAULT_USERNAME
     const avatar = message.avatar ?? profile?.avatarUrl ?? null
-    insertMessage.run(message.roomId, seq, id, message.userId, username, message.content, avatar, timestamp, message.clientId ?? null)
-    return wireMessage({ ...message, username, avatar, id, seq, timestamp })
+    const wire = wireMessage({ ...message, username, avatar, id, seq, timestamp })
+    insertMessage.run(message.roomId, seq, id, message.userId, username, message.content, avatar, timestamp, message.clientId ?? null, JSON.stringify(wire))
+    activity.set(message.roomId, { seq, timestamp })
+    history.forget(message.roomId)
+    return wire
+  }
+
+  // The rooms appended to in the commit being built, and their newest message.
+  const activity = new Map<string, { seq: number, timestamp: string }>()
+  function recordActivity (): void {
+    for (const [roomId, { seq, timestamp }] of activity) writeActivity.run(roomId, timestamp, seq, timestamp)
+    activity.clear()
   }
 
   // Check and insert in one transaction: two concurrent retries cannot both insert.
   const appendOnceRow = (message: NewMessage & { clientId: string }) => {
-    const existing = selectByClientId.get(message.roomId, message.userId, message.clientId)
-    if (existing) return { message: fromMessageRow(existing), created: false }
+    const existing = history.byClientId(message.roomId, message.userId, message.clientId)
+    if (existing) return { message: existing, created: false }
     return { message: appendRow(message), created: true }
   }
 
@@ -178,7 +129,10 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     const current = row && fromProfileRow(row)
     const merged = mergeProfile(current, values, mode)
     const profile: Profile = { roomId, userId, ...merged, joinedAt: current?.joinedAt ?? now }
+    if (!current) countMember.run(roomId)
     if (!current || current.username !== profile.username || current.avatarUrl !== profile.avatarUrl) {
+      // The room's pages fill their avatars from its profiles.
+      history.forget(roomId)
       upsertProfileRow.run({
         room_id: roomId,
         user_id: userId,
@@ -196,8 +150,16 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
   // burst pays one commit instead of many.
   type Pending = { run (): unknown, resolve (value: unknown): void, reject (err: unknown): void }
   let pending: Pending[] = []
-  const commitBatch = db.transaction((items: Pending[]) => items.map((item) => item.run()))
-  const commitOne = db.transaction((item: Pending) => item.run())
+  const commitBatch = db.transaction((items: Pending[]) => {
+    const results = items.map((item) => item.run())
+    recordActivity()
+    return results
+  })
+  const commitOne = db.transaction((item: Pending) => {
+    const result = item.run()
+    recordActivity()
+    return result
+  })
 
   function flush (): void {
     const items = pending
@@ -213,12 +175,14 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     } catch {
       // Rolled back: the seqs handed out are void; the file is the truth again.
       seqs.clear()
+      activity.clear()
       // One bad item must not fail its neighbours: redo them one by one.
       for (const item of items) {
         try {
           item.resolve(commitOne(item))
         } catch (err) {
           seqs.clear()
+          activity.clear()
           item.reject(err)
         }
       }
@@ -262,21 +226,16 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     return profile ?? undefined
   }
 
-  function readPage (roomId: string, { limit, beforeSeq, afterSeq }: PageQuery): Message[] {
-    const upper = beforeSeq ?? Number.MAX_SAFE_INTEGER
-    if (afterSeq !== undefined) return selectAfter.all(roomId, afterSeq, upper, limit).map(fromMessageRow)
-    const rows = selectBefore.all(roomId, upper, limit)
-    const messages = new Array<Message>(rows.length)
-    for (let i = 0; i < rows.length; i++) messages[rows.length - 1 - i] = fromMessageRow(rows[i])
-    return messages
-  }
-
   // A user's new name or avatar rewrites their room profiles: the cache starts over.
-  const users = createSqliteUsers(db, () => profiles.clear())
+  const users = createSqliteUsers(db, () => {
+    profiles.clear()
+    history.forgetAll()
+  })
 
   return {
     ...users,
     ...createSqliteDirect(db, write),
+    ...createSqliteRooms(db),
     async upsertProfile (roomId, userId, values, mode) {
       const result = upsertProfileTx(roomId, userId, values, mode)
       remember(roomId, userId, result.profile)
@@ -288,47 +247,6 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     async members (roomId, limit) {
       return selectMembers.all(roomId, limit).map(fromProfileRow)
     },
-    async createRoom (room) {
-      const createdAt = new Date().toISOString()
-      db.transaction(() => {
-        insertRoom.run({
-          room_id: room.id,
-          created_at: createdAt,
-          name: room.name,
-          thumbnail_url: room.thumbnailUrl,
-          category: room.category,
-          description: room.description,
-          tags: JSON.stringify(room.tags),
-          privacy: room.privacy,
-          max_members: room.maxMembers,
-          password_hash: room.passwordHash,
-          host: room.host === null ? null : JSON.stringify(room.host),
-          created_by: room.createdBy
-        })
-        if (room.thumbnail) insertThumbnail.run(room.id, room.thumbnail.contentType, room.thumbnail.data)
-      })()
-      const { passwordHash, thumbnail, ...details } = room
-      return { ...details, createdAt }
-    },
-    async listRooms (limit, filter) {
-      const rows = filter === undefined
-        ? selectRooms.all(limit)
-        : 'category' in filter ? selectRoomsOf.all(filter.category, limit) : selectRoomsOther.all(JSON.stringify(filter.otherThan), limit)
-      return rows.map((row) => ({
-        ...fromRoomRow(row),
-        memberCount: row.member_count,
-        lastSeq: row.last_seq,
-        lastMessageAt: row.last_message_at
-      }))
-    },
-    async roomAccess (roomId) {
-      const row = selectAccess.get(roomId)
-      return row && { privacy: row.privacy, passwordHash: row.password_hash }
-    },
-    async thumbnail (roomId) {
-      const row = selectThumbnail.get(roomId)
-      return row && { contentType: row.content_type, data: row.data }
-    },
     async append (message) {
       return write(() => appendRow(message))
     },
@@ -336,10 +254,13 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
       return write(() => appendOnceRow(message))
     },
     async latest (roomId, limit) {
-      return readPage(roomId, { limit })
+      return history.page(roomId, { limit })
     },
     async page (roomId, query) {
-      return readPage(roomId, query)
+      return history.page(roomId, query)
+    },
+    async pageJson (roomId, query) {
+      return history.pageJson(roomId, query)
     },
     async seqOf (roomId, id) {
       const seq = seqInMessageId(id)
@@ -356,26 +277,6 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
       if (pending.length > 0) flush()
       if (db.open) db.close()
     }
-  }
-}
-
-function fromMessageRow ([clientId, seq, id, roomId, userId, username, content, avatar, createdAt]: MessageRow): Message {
-  return wireMessage({ id, seq, timestamp: createdAt, roomId, userId, username, content, avatar, clientId: clientId ?? undefined })
-}
-
-function fromRoomRow (row: RoomRow): Room {
-  return {
-    id: row.room_id,
-    name: row.name,
-    thumbnailUrl: row.thumbnail_url,
-    createdAt: row.created_at,
-    category: row.category,
-    description: row.description,
-    tags: row.tags === null ? [] : JSON.parse(row.tags),
-    privacy: row.privacy,
-    maxMembers: row.max_members,
-    host: row.host === null ? null : JSON.parse(row.host),
-    createdBy: row.created_by
   }
 }
 

@@ -110,6 +110,12 @@ export interface RoomStore {
   latest (roomId: string, limit: number): Promise<Message[]>
   /** A page by seq cursor, oldest first. Reads an index range, whatever the history's size. */
   page (roomId: string, query: PageQuery): Promise<Message[]>
+  /**
+   * The same page, each message as its wire JSON: the text stored with it at append time,
+   * with the avatar filled from the profile where `page` fills it. Nothing is parsed or built.
+   * A room's newest page may be served from a cache until the room changes: do not modify it.
+   */
+  pageJson (roomId: string, query: PageQuery): Promise<readonly string[]>
   /** The seq of a message of the room, by id. */
   seqOf (roomId: string, messageId: string): Promise<number | undefined>
   /** The room's last assigned seq; 0 for a room never written. */
@@ -299,4 +305,16 @@ export function wireMessage (m: NewMessage & { username: string, id: string, seq
   }
   if (m.clientId !== undefined) message.client_id = m.clientId
   return message
+}
+
+/**
+ * A stored message's wire JSON with its missing avatar filled (history's rule): only for
+ * a message written without one whose sender's profile has one since, so rarely paid.
+ */
+export function withAvatar (json: string, avatar: string | null): string {
+  if (avatar === null) return json
+  const message = JSON.parse(json) as Message
+  message.avatar = avatar
+  message.avatar_url = avatar
+  return JSON.stringify(message)
 }
