@@ -63,6 +63,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
   const addresses = new Map<string, number>()
   let count = 0
   let drained: Array<() => void> = []
+  let closing = false
   const cleanups = new Set<Promise<unknown>>()
   metrics?.countConnections(() => ({ connections: count, rooms: rooms.size }))
 
@@ -227,8 +228,14 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       work.finally(() => cleanups.delete(work)).catch(() => {})
     },
 
-    /** Resolves once every connection has been removed and its cleanup settled. */
+    /** True once drained() was called: the instance is shutting down. */
+    get closing (): boolean {
+      return closing
+    },
+
+    /** Resolves once every connection has been removed and its cleanup settled (the shutdown's wait). */
     async drained (): Promise<void> {
+      closing = true
       if (count > 0) await new Promise<void>((resolve) => drained.push(resolve))
       while (cleanups.size > 0) await Promise.allSettled([...cleanups])
     }

@@ -237,6 +237,13 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     ...createSqliteDirect(db, write),
     ...createSqliteRooms(db),
     async upsertProfile (roomId, userId, values, mode) {
+      // A reconnect that changes nothing (after a deploy, every user at once) is a
+      // cache read: a cached profile's row (and room) exists, and nothing is deleted.
+      const cached = profiles.get(profileKey(roomId, userId))
+      if (cached) {
+        const merged = mergeProfile(cached, values, mode)
+        if (merged.username === cached.username && merged.avatarUrl === cached.avatarUrl) return { profile: cached, created: false }
+      }
       const result = upsertProfileTx(roomId, userId, values, mode)
       remember(roomId, userId, result.profile)
       return result
