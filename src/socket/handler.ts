@@ -188,11 +188,12 @@ async function leave (ctx: Socket, ready: Promise<void>): Promise<void> {
   const { roomId, userId } = ctx.request
   const removed = registry.remove(ctx.connection)
   // The registry counts synchronously: two tabs closing at once, one user_left. None
-  // on shutdown: every socket is closing with 1012 and its client comes back in
-  // seconds; a room's user_left frames to sockets that are leaving too are O(n²) and
-  // only delay the exit, and with it every reconnect (Redis presence drops this
-  // instance's users itself when it closes).
-  if (!registry.closing && registry.socketsOf(roomId, userId) === 0 && await ready.then(() => true, () => false)) {
+  // when a lone instance shuts down: every socket there is closing with 1012 and its
+  // client comes back in seconds; a room's user_left frames to sockets that are
+  // leaving too are O(n²) work that only delays the exit, and every reconnect with it.
+  // Other instances' sockets (shared presence) still hear of it.
+  const quiet = registry.closing && !ctx.deps.presence.shared
+  if (!quiet && registry.socketsOf(roomId, userId) === 0 && await ready.then(() => true, () => false)) {
     await announce(ctx, 'user_left', await chat.store.getProfile(roomId, userId))
   }
   await removed
