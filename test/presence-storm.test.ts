@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { Test } from 'tap'
 import { createInProcessBroker } from '../src/fanout/broker'
 import { createConnectionRegistry, type Connection } from '../src/fanout/connection-registry'
 import { textFrame, textFrames } from '../src/socket/ws-internals'
@@ -11,7 +12,7 @@ function connection (id: string, userId = `user-of-${id}`): Recorded {
   return { id, roomId: 'r', userId, address: '127.0.0.1', sent, send: (data) => { sent.push(data) }, close: () => {} }
 }
 
-function coalescing (t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+function coalescing (t: Test) {
   const broker = createInProcessBroker()
   t.teardown(() => broker.close())
   return { broker, registry: createConnectionRegistry({ broker, encode: textFrame, coalesce: true }) }
