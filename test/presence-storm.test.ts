@@ -87,3 +87,19 @@ t.test('a shutdown announces no user_left: every socket is closing with 1012', a
   t.equal((await bob.closed).code, 1012)
   t.same(published.filter((d) => d.includes('user_left')), [])
 })
+
+t.test('a snapshot larger than a small byte budget reaches a new socket whole, never cut', async (t) => {
+  const { app, wsBase } = await listen(t, { maxBufferedBytes: 16_384, maxSocketsPerIp: 1000 })
+  // About 200 bytes a frame: the snapshot is larger than the whole budget.
+  const n = 100
+  const name = (i: number) => `User${i}-${'x'.repeat(30)}`
+  await Promise.all(Array.from({ length: n }, (_, i) => connect(t, `${wsBase}/ws/big/u${i}?username=${name(i)}`)))
+  await until(() => app.registry.onlineUsers('big').length === n)
+  const late = await connect(t, `${wsBase}/ws/big/late?username=Late`)
+  await until(() => late.frames.filter((f) => f.snapshot === true).length === n, 5000)
+  const snapshot = late.frames.filter((f) => f.snapshot === true)
+  t.ok(snapshot.reduce((sum, f) => sum + JSON.stringify(f).length, 0) > 16_384)
+  t.same(snapshot.map((f) => f.username).sort(), Array.from({ length: n }, (_, i) => name(i)).sort())
+  await late.settle()
+  t.equal(late.socket.readyState, late.socket.OPEN, 'not cut as a slow consumer')
+})

@@ -158,24 +158,22 @@ async function snapshot (ctx: Socket, online: Array<{ id: string, profile: Profi
   const timestamp = new Date().toISOString()
   const frames = online.filter((m) => m.id !== request.userId)
     .map((m) => JSON.stringify(snapshotFrame(request.roomId, m.id, m.profile, online.length, timestamp)))
-  const paced = request.since !== undefined
+  // A write of at most a quarter of the budget, into a stream at most a quarter full:
+  // bulk keeps within half the budget, as writePaced does.
+  const limit = Math.min(SNAPSHOT_CHUNK, config.maxBufferedBytes / 4)
   let i = 0
   while (i < frames.length) {
-    if (!paced) {
-      const chunk: string[] = []
+    if (request.since === undefined) {
+      let end = i
       let chars = 0
-      while (i < frames.length && chars < SNAPSHOT_CHUNK) {
-        chars += frames[i].length
-        chunk.push(frames[i++])
-      }
-      const bytes = textFrames(chunk)
-      const queued = connection.queuedBytes()
-      if (queued === 0 || queued + bytes.length <= config.maxBufferedBytes / 2) {
+      while (end < frames.length && chars + frames[end].length <= limit) chars += frames[end++].length
+      const bytes = end > i ? textFrames(frames.slice(i, end)) : null
+      if (bytes && connection.queuedBytes() + bytes.length <= config.maxBufferedBytes / 2) {
         connection.send(bytes)
         if (ctx.socket.readyState !== ctx.socket.OPEN) return false
+        i = end
         continue
       }
-      i -= chunk.length
     }
     if (!await connection.writePaced(frames[i++])) return false
   }
