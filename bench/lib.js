@@ -155,8 +155,9 @@ function httpPostJson (url, value, agent) {
  * Starts a server as a child node process and waits until GET / answers 200.
  * Returns { name, pid, port, url, wsUrl, stop(), log }.
  */
-async function startServer ({ name, script, args = [], nodeArgs = [], env = {}, logFile, readyTimeoutMs = 30000 }) {
-  const port = await freePort()
+async function startServer ({ name, script, args = [], nodeArgs = [], env = {}, logFile, readyTimeoutMs = 30000, port: fixedPort, pollMs = 100 }) {
+  // A restart (bench/restart-storm.js) comes back on the port its clients know.
+  const port = fixedPort || await freePort()
   const childEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -170,7 +171,7 @@ async function startServer ({ name, script, args = [], nodeArgs = [], env = {}, 
     stdio: ['ignore', 'pipe', 'pipe']
   }))
   fs.mkdirSync(path.dirname(logFile), { recursive: true })
-  const log = fs.createWriteStream(logFile)
+  const log = fs.createWriteStream(logFile, { flags: 'a' })
   let tail = ''
   const keep = (chunk) => {
     log.write(chunk)
@@ -190,7 +191,7 @@ async function startServer ({ name, script, args = [], nodeArgs = [], env = {}, 
       const res = await httpGet(`${url}/`, 1000)
       if (res.status === 200) { ready = true; break }
     } catch {}
-    await sleep(100)
+    await sleep(pollMs)
   }
   if (!ready) {
     try { child.kill('SIGKILL') } catch {}

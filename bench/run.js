@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict'
-// npm run bench [-- --quick] [-- --profile] [-- --only fanout,dm,rest,history,capacity,pg]
+// npm run bench [-- --quick] [-- --profile] [-- --only fanout,dm,rest,history,capacity,pg,storm]
 //               [-- --no-build] [-- --steps 10000,20000] [-- --sockets 10000] [-- --gen-procs 1]
 //               [-- --pg postgres://…] [-- --redis redis://…]   (or BENCH_DATABASE_URL, BENCH_REDIS_URL)
 //               [-- --dm-rates 2000,5000] [-- --dm-pairs 50]
@@ -12,6 +12,9 @@
 //   REST      Parley vs bench/floor-fastify.js (bare Fastify + SQLite, each message's JSON stored as text)
 //   history   Parley's newest page in rooms of 100, 100k, 1M messages
 //   capacity  10k idle sockets: RSS per socket, connect rate (Parley vs floor-ws)
+//   storm     a deploy's restart storm: N sockets over R rooms with history, SIGTERM, restart,
+//             every client back with the client's backoff and page polls (bench/restart-storm.js),
+//             Parley vs bench/floor-storm.js (plain ws + the stored-JSON page route, one process)
 //   pg        with a PostgreSQL URL (and a Redis URL): REST vs bench/floor-pg.js (bare Fastify + pg),
 //             fan-out on PostgreSQL (+ Redis) vs Parley on SQLite, fan-out across two instances
 //             (see bench/pg-phase.js); skipped with one line without a URL
@@ -27,6 +30,7 @@ const { limitEnv } = require('./server-env')
 const { historyDb } = require('./history-fill')
 const { summarize, print: printProfile } = require('./profile-summary')
 const pgPhase = require('./pg-phase')
+const { stormRun, stormReport } = require('./restart-storm')
 
 const { ROOT, CACHE, sleep, cpuMs, rssBytes, median, fmt, table } = lib
 
@@ -40,13 +44,13 @@ const option = (name) => {
 }
 const QUICK = flag('quick')
 const PROFILE = flag('profile')
-const ONLY = new Set((option('only') || (PROFILE ? 'fanout' : 'fanout,dm,rest,history,capacity,pg')).split(','))
+const ONLY = new Set((option('only') || (PROFILE ? 'fanout' : 'fanout,dm,rest,history,capacity,storm,pg')).split(','))
 const PG_URL = option('pg') || process.env.BENCH_DATABASE_URL || ''
 const REDIS_URL = option('redis') || process.env.BENCH_REDIS_URL || ''
 
 const CONFIG = {
   mode: PROFILE ? 'profile' : QUICK ? 'quick' : 'full',
-  deadlineMs: PROFILE ? 4 * 60_000 : QUICK ? 4 * 60_000 : 14 * 60_000,
+  deadlineMs: PROFILE ? 4 * 60_000 : QUICK ? 4 * 60_000 : 18 * 60_000,
   fanout: {
     rooms: Number(option('rooms') || 10),
     socketsPerRoom: Number(option('sockets-per-room') || 50),
@@ -108,6 +112,19 @@ const CONFIG = {
     localAddresses: ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'],
     settleMs: QUICK ? 1500 : 3000
   },
+  // The restart storm (bench/restart-storm.js): rounds alternate Parley and the floor; one
+  // more Parley round with the default limits but MAX_SOCKETS_PER_IP and RATE_LIMIT_MAX.
+  storm: {
+    sockets: Number(option('storm-sockets') || (QUICK ? 1000 : 5000)),
+    rooms: Number(option('storm-rooms') || (QUICK ? 20 : 100)),
+    messages: QUICK ? 200 : 1000,
+    concurrency: 100,
+    settleMs: QUICK ? 1000 : 2000,
+    rounds: Number(option('storm-rounds') || (QUICK ? 1 : 3)),
+    defaultLimitsRound: !flag('no-storm-default-limits'),
+    budgetMs: QUICK ? 60_000 : 120_000,
+    targetRatio: 2
+  },
   // The PostgreSQL (+ Redis) rows (bench/pg-phase.js): bounded to about 3 minutes (quick: under 1).
   pg: {
     url: PG_URL,
@@ -151,7 +168,7 @@ const CONFIG = {
 // ---------------------------------------------------------------- file descriptors
 
 function ensureOpenFiles () {
-  const needed = (ONLY.has('capacity') ? CONFIG.capacity.sockets : 0) + 2000
+  const needed = Math.max(ONLY.has('capacity') ? CONFIG.capacity.sockets : 0, ONLY.has('storm') ? CONFIG.storm.sockets : 0) + 2000
   const { soft, hard } = lib.openFilesLimit()
   if (soft >= needed) return
   if (hard >= needed && !process.env.BENCH_REEXEC) {
@@ -177,17 +194,23 @@ const LOG_DIR = path.join(CACHE, 'logs')
 let LIMITS = { env: {}, applied: {}, unknown: [] }
 let serverCount = 0
 
-/** Parley as `npm start` runs it; `env` adds to (or overrides) its environment, e.g. a postgres:// DATABASE_URL. */
-function startParley ({ dbFile, nodeArgs = [], env = {}, label = 'parley' } = {}) {
+/**
+ * Parley as `npm start` runs it; `env` adds to (or overrides) its environment, e.g. a
+ * postgres:// DATABASE_URL. `limits`: the limit variables to set instead of LIMITS.env
+ * (the storm's default-limits round); `port`, `pollMs`: a restart on a known port.
+ */
+function startParley ({ dbFile, nodeArgs = [], env = {}, label = 'parley', limits = LIMITS.env, port, pollMs } = {}) {
   const n = ++serverCount
   return lib.startServer({
     name: label,
     script: 'dist/src/server.js',
     nodeArgs,
+    port,
+    pollMs,
     env: {
       DATABASE_URL: dbFile || path.join(RUN_DIR, `parley-${n}.db`),
       LOG_LEVEL: 'warn',
-      ...LIMITS.env,
+      ...limits,
       ...env
     },
     logFile: path.join(LOG_DIR, `${RUN_ID}-${label}-${n}.log`)
@@ -195,9 +218,9 @@ function startParley ({ dbFile, nodeArgs = [], env = {}, label = 'parley' } = {}
 }
 
 /** A floor or helper server from bench/ (GET / answers 200 once it listens). */
-function startBenchServer (name, script, env = {}) {
+function startBenchServer (name, script, env = {}, { port, pollMs } = {}) {
   const n = ++serverCount
-  return lib.startServer({ name, script, env, logFile: path.join(LOG_DIR, `${RUN_ID}-${name}-${n}.log`) })
+  return lib.startServer({ name, script, env, port, pollMs, logFile: path.join(LOG_DIR, `${RUN_ID}-${name}-${n}.log`) })
 }
 
 function startFloorWs ({ nodeArgs = [] } = {}) {
@@ -1083,6 +1106,7 @@ function report (results) {
       `${fmt(f.rssBeforeMB, 1)} → ${fmt(f.rssAfterMB, 1)}`, '', '', '']
   }
 
+  if (results.storm) sections.push(stormReport(results.storm, CONFIG.storm, CONFIG.storm.targetRatio))
   if (results.pg) sections.push(...pgPhase.pgReport(results.pg, CONFIG, results.rest))
 
   return sections
@@ -1163,6 +1187,13 @@ async function main () {
   if (ONLY.has('capacity')) {
     console.log(`\n== capacity: ${fmt(CONFIG.capacity.sockets)} idle sockets`)
     results.capacity = { parley: await capacityRun('parley'), floor: await capacityRun('floor') }
+  }
+  if (ONLY.has('storm')) {
+    const s = CONFIG.storm
+    console.log(`\n== restart storm: ${fmt(s.sockets)} sockets over ${s.rooms} rooms of ${fmt(s.messages)} messages, SIGTERM and restart, ` +
+      `${s.rounds} round(s) each, one load-generator process`)
+    const defaultLimits = s.defaultLimitsRound ? { MAX_SOCKETS_PER_IP: LIMITS.env.MAX_SOCKETS_PER_IP, RATE_LIMIT_MAX: LIMITS.env.RATE_LIMIT_MAX } : null
+    results.storm = await stormRun({ cfg: { ...s, defaultLimits }, runDir: RUN_DIR, startParley, startBenchServer, deadlineMs: CONFIG.deadlineMs, waitForQuiet })
   }
   if (ONLY.has('pg')) {
     results.pg = await pgPhase.pgRun({

@@ -20,6 +20,8 @@ export default fp(async function registryPlugin (fastify) {
     onError: (err) => log.error({ err }, 'reading missed messages failed'),
     metrics,
     // Every connection in the registry is a WebSocket (src/socket/connection.ts).
-    encode: textFrame
+    encode: textFrame,
+    // Whole frames can share a write: presence and typing go out once per socket per turn.
+    coalesce: true
   }))
 }, { name: 'registry', dependencies: ['broker', 'store', 'metrics'] })

@@ -7,6 +7,8 @@ export interface Envelope {
   seq?: number
   /** Set for direct messages: a socket sends each key once (a live push and an offline one may cross). */
   key?: string
+  /** Presence: the receiving registry may hold it briefly and send it with others (local only, not carried by Redis). */
+  coalesce?: boolean
 }
 
 export type BrokerListener = (envelope: Envelope) => void

@@ -3,6 +3,11 @@ import type { Broker, BrokerListener, Envelope } from './broker'
 import type { Metrics } from '../ops/metrics'
 import { createRoomSequencer, type History } from './room-sequencer'
 
+// With `coalesce`: a room's presence frames go out at the end of the turn, and at most
+// once per this window while they keep coming (a storm of joins after a deploy): one
+// write per socket per window instead of one per join.
+const COALESCE_WINDOW_MS = 1000
+
 /** A local socket, as the registry sees it. */
 export interface Connection {
   id: string
@@ -17,6 +22,13 @@ export interface Connection {
 
 interface Room {
   connections: Set<Connection>
+  /** Presence frames waiting for the end of the turn or of the window (with `coalesce`). */
+  pending: Array<{ data: Buffer, envelope: Envelope }>
+  /** Sockets added while frames were pending: how many of them were queued before the socket. */
+  late: Map<Connection, number>
+  /** When pending frames last went out, and the timer that sends the next ones. */
+  flushedAt: number
+  flushTimer?: NodeJS.Timeout
   /** user id → that user's local sockets in the room: presence. */
   users: Map<string, number>
   listener: BrokerListener
@@ -28,10 +40,18 @@ interface Room {
  * Room → this instance's sockets. The registry subscribes to the broker for a room
  * while it holds at least one socket there, and delivers what the broker brings.
  */
-export function createConnectionRegistry ({ broker, history, sequenced = () => true, onError = () => {}, metrics, encode = utf8 }: {
+export function createConnectionRegistry ({ broker, history, sequenced = () => true, onError = () => {}, metrics, encode = utf8, coalesce = false }: {
   broker: Broker
   /** Turns a broadcast's text into the bytes every connection sends: once per broadcast. */
   encode?: (text: string) => Buffer
+  /**
+   * `encode` makes whole wire frames, so several may go in one write: a room's
+   * presence frames (envelopes marked `coalesce`) are sent together, at the end of the
+   * turn or of COALESCE_WINDOW_MS, one write per socket. A storm of n joins into a
+   * room is O(n²) frames; this bounds the writes to the room's sockets per window.
+   * Any other frame sends what is pending first, so the order on a socket holds.
+   */
+  coalesce?: boolean
   /** With it, chat messages reach the room in seq order, gaps read from the store. */
   history?: History
   /** Which rooms carry seq-ordered chat messages (the sequencer's work); default all. */
@@ -43,6 +63,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
   const addresses = new Map<string, number>()
   let count = 0
   let drained: Array<() => void> = []
+  let closing = false
   const cleanups = new Set<Promise<unknown>>()
   metrics?.countConnections(() => ({ connections: count, rooms: rooms.size }))
 
@@ -51,6 +72,16 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
     if (!room) return
     // Encoded once per broadcast; every socket writes the same bytes.
     const data = encode(envelope.data)
+    if (coalesce && envelope.coalesce === true && envelope.seq === undefined && envelope.key === undefined) {
+      if (room.pending.push({ data, envelope }) === 1) {
+        const wait = room.flushedAt + COALESCE_WINDOW_MS - performance.now()
+        if (wait <= 0) setImmediate(() => flush(room))
+        else room.flushTimer = setTimeout(() => flush(room), wait)
+      }
+      return
+    }
+    // What was queued before this frame goes first: a socket sees the room's frames in order.
+    flush(room)
     const { except } = envelope
     let sent = 0
     for (const connection of room.connections) {
@@ -62,6 +93,35 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       } catch {}
     }
     metrics?.delivered(envelope, sent)
+  }
+
+  /** The room's pending frames, concatenated: one write per socket (less its own `except`s, and what predates it). */
+  function flush (room: Room): void {
+    const { pending, late } = room
+    if (pending.length === 0) return
+    clearTimeout(room.flushTimer)
+    room.pending = []
+    room.late = new Map()
+    room.flushedAt = performance.now()
+    const excepts = new Set<string>()
+    for (const { envelope } of pending) if (envelope.except !== undefined) excepts.add(envelope.except)
+    const all = pending.length === 1 ? pending[0].data : Buffer.concat(pending.map((p) => p.data))
+    const sent = new Array<number>(pending.length).fill(0)
+    for (const connection of room.connections) {
+      const from = late.get(connection) ?? 0
+      let data = all
+      if (from > 0 || excepts.has(connection.id)) {
+        const mine: Buffer[] = []
+        for (let i = from; i < pending.length; i++) if (pending[i].envelope.except !== connection.id) mine.push(pending[i].data)
+        if (mine.length === 0) continue
+        data = Buffer.concat(mine)
+      }
+      try {
+        connection.send(data)
+        for (let i = from; i < pending.length; i++) if (pending[i].envelope.except !== connection.id) sent[i]++
+      } catch {}
+    }
+    if (metrics) pending.forEach(({ envelope }, i) => metrics.delivered(envelope, sent[i]))
   }
 
   function track (connection: Connection, delta: 1 | -1, room?: Room): void {
@@ -87,6 +147,8 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       if (existing) {
         track(connection, 1, existing)
         existing.connections.add(connection)
+        // Frames queued before the socket was here are not for it (its snapshot covers them).
+        if (existing.pending.length > 0) existing.late.set(connection, existing.pending.length)
         // The room's subscription may still be on its way: this socket waits for it too.
         return existing.subscribed
       }
@@ -104,7 +166,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       } else {
         subscribed = broker.subscribe(roomId, listener)
       }
-      const room: Room = { connections: new Set([connection]), users: new Map(), listener, subscribed, close }
+      const room: Room = { connections: new Set([connection]), users: new Map(), pending: [], late: new Map(), flushedAt: 0, listener, subscribed, close }
       track(connection, 1, room)
       rooms.set(connection.roomId, room)
       try {
@@ -112,6 +174,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       } catch (err) {
         if (rooms.get(connection.roomId) === room) {
           rooms.delete(connection.roomId)
+          clearTimeout(room.flushTimer)
           room.close()
           for (const c of room.connections) track(c, -1, room)
         }
@@ -122,9 +185,11 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
     async remove (connection: Connection): Promise<void> {
       const room = rooms.get(connection.roomId)
       if (!room || !room.connections.delete(connection)) return
+      room.late.delete(connection)
       track(connection, -1, room)
       if (room.connections.size > 0) return
       rooms.delete(connection.roomId)
+      clearTimeout(room.flushTimer)
       room.close()
       await broker.unsubscribe(connection.roomId, room.listener)
     },
@@ -163,8 +228,14 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       work.finally(() => cleanups.delete(work)).catch(() => {})
     },
 
-    /** Resolves once every connection has been removed and its cleanup settled. */
+    /** True once drained() was called: the instance is shutting down. */
+    get closing (): boolean {
+      return closing
+    },
+
+    /** Resolves once every connection has been removed and its cleanup settled (the shutdown's wait). */
     async drained (): Promise<void> {
+      closing = true
       if (count > 0) await new Promise<void>((resolve) => drained.push(resolve))
       while (cleanups.size > 0) await Promise.allSettled([...cleanups])
     }

@@ -11,6 +11,8 @@ export interface PresenceTracker {
   /** Resolves true when the user is now online on no instance. */
   leave (roomId: string, userId: string): Promise<boolean>
   online (roomId: string): Promise<string[]>
+  /** Whether other instances see this presence (Redis): their sockets must hear of a leave even on shutdown. */
+  readonly shared: boolean
   close (): Promise<void>
 }
 
@@ -21,6 +23,7 @@ export interface PresenceTracker {
  */
 export function createLocalPresence (registry: { onlineUsers (roomId: string): string[] }): PresenceTracker {
   return {
+    shared: false,
     async enter () {
       return true
     },
@@ -95,6 +98,7 @@ export function createRedisPresence (opts: RedisPresenceOptions): PresenceTracke
   timer.unref()
 
   return {
+    shared: true,
     async enter (roomId, userId) {
       let users = local.get(roomId)
       if (!users) local.set(roomId, (users = new Set()))

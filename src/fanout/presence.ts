@@ -20,13 +20,13 @@ export function presenceMember (userId: string, profile: Profile | undefined): P
  * user_joined as a notification, the current one counts it; `snapshot` tells
  * Parley's own clients it is no live join.
  */
-export function snapshotFrame (roomId: string, userId: string, profile: Profile | undefined, onlineCount: number) {
+export function snapshotFrame (roomId: string, userId: string, profile: Profile | undefined, onlineCount: number, timestamp = new Date().toISOString()) {
   return {
     type: 'user_joined',
     room_id: roomId,
     ...presenceMember(userId, profile),
     online_count: onlineCount,
-    timestamp: new Date().toISOString(),
+    timestamp,
     snapshot: true
   }
 }
@@ -50,5 +50,6 @@ export async function publishPresence (broker: Broker, event: {
     online_count: event.onlineCount,
     timestamp: new Date().toISOString()
   }
-  await broker.publish(event.roomId, { data: JSON.stringify(frame), except: event.connectionId })
+  // Coalesced: during a storm of joins each socket gets a window's frames in one write.
+  await broker.publish(event.roomId, { data: JSON.stringify(frame), except: event.connectionId, coalesce: true })
 }

@@ -14,10 +14,12 @@ import { CLOSES } from './close-codes'
 import { createSocketConnection, type SocketConnection } from './connection'
 import type { SocketQuery } from './query'
 import { createSocketSession, type SessionLogger } from './session'
-import { onSocketError, replaceErrorListener } from './ws-internals'
+import { onSocketError, replaceErrorListener, textFrames } from './ws-internals'
 
 // Messages a replay reads at a time: what one socket's replay keeps in memory.
 const REPLAY_PAGE = 100
+// Snapshot bytes written at once: a room's snapshot is one or a few writes, not one per user.
+const SNAPSHOT_CHUNK = 65_536
 
 export interface SocketRequest extends Omit<SocketQuery, 'token'> {
   roomId: string
@@ -138,12 +140,44 @@ async function register (ctx: Socket, firstForUser: boolean): Promise<void> {
   const online = await onlineNow(ctx)
   // A room of a thousand profiles is bulk too: it waits for the peer to read, within the budget.
   if (request.presence || deps.config.extendedFrames) await ctx.writePaced(await roomState(ctx, online))
-  for (const member of online) {
-    if (member.id !== request.userId && !await ctx.writePaced(snapshotFrame(request.roomId, member.id, member.profile, online.length))) return
-  }
+  if (!await snapshot(ctx, online)) return
   if (request.since !== undefined && !await recover(ctx, request.since)) return
   // Online anywhere already (another tab, another instance): no second user_joined.
   if (firstForUser) await announce(ctx, 'user_joined', profile)
+}
+
+/**
+ * One `user_joined` (snapshot) frame per other user online, the frames concatenated
+ * into a few writes: a storm of n joins into a room is O(n²) frames, and one write
+ * per frame made it O(n²) syscalls. A socket under a recovery hold, or whose budget
+ * is already half full, gets them paced one at a time as before. False when it was
+ * cut or closed on the way.
+ */
+async function snapshot (ctx: Socket, online: Array<{ id: string, profile: Profile | undefined }>): Promise<boolean> {
+  const { request, connection, deps: { config } } = ctx
+  const timestamp = new Date().toISOString()
+  const frames = online.filter((m) => m.id !== request.userId)
+    .map((m) => JSON.stringify(snapshotFrame(request.roomId, m.id, m.profile, online.length, timestamp)))
+  // A write of at most a quarter of the budget, into a stream at most a quarter full:
+  // bulk keeps within half the budget, as writePaced does.
+  const limit = Math.min(SNAPSHOT_CHUNK, config.maxBufferedBytes / 4)
+  let i = 0
+  while (i < frames.length) {
+    if (request.since === undefined) {
+      let end = i
+      let chars = 0
+      while (end < frames.length && chars + frames[end].length <= limit) chars += frames[end++].length
+      const bytes = end > i ? textFrames(frames.slice(i, end)) : null
+      if (bytes && connection.queuedBytes() + bytes.length <= config.maxBufferedBytes / 2) {
+        connection.send(bytes)
+        if (ctx.socket.readyState !== ctx.socket.OPEN) return false
+        i = end
+        continue
+      }
+    }
+    if (!await connection.writePaced(frames[i++])) return false
+  }
+  return true
 }
 
 /** After the session has finished its frames: out of the registry, and user_left for the user's last socket. */
@@ -151,8 +185,13 @@ async function leave (ctx: Socket, ready: Promise<void>): Promise<void> {
   const { registry, chat } = ctx.deps
   const { roomId, userId } = ctx.request
   const removed = registry.remove(ctx.connection)
-  // The registry counts synchronously: two tabs closing at once, one user_left.
-  if (registry.socketsOf(roomId, userId) === 0 && await ready.then(() => true, () => false)) {
+  // The registry counts synchronously: two tabs closing at once, one user_left. None
+  // when a lone instance shuts down: every socket there is closing with 1012 and its
+  // client comes back in seconds; a room's user_left frames to sockets that are
+  // leaving too are O(n²) work that only delays the exit, and every reconnect with it.
+  // Other instances' sockets (shared presence) still hear of it.
+  const quiet = registry.closing && !ctx.deps.presence.shared
+  if (!quiet && registry.socketsOf(roomId, userId) === 0 && await ready.then(() => true, () => false)) {
     await announce(ctx, 'user_left', await chat.store.getProfile(roomId, userId))
   }
   await removed

@@ -28,6 +28,31 @@ export function textFrame (text: string): Buffer {
   return Buffer.concat(Sender.frame(Buffer.from(text), TEXT))
 }
 
+/** Several whole text frames in one buffer (the bytes of textFrame for each, in order), encoded in place. */
+export function textFrames (texts: string[]): Buffer {
+  const lengths = texts.map((text) => Buffer.byteLength(text))
+  const header = (n: number) => (n < 126 ? 2 : n < 65_536 ? 4 : 10)
+  const out = Buffer.allocUnsafe(lengths.reduce((sum, n) => sum + header(n) + n, 0))
+  let at = 0
+  texts.forEach((text, i) => {
+    const n = lengths[i]
+    out[at] = 0x81
+    if (n < 126) {
+      out[at + 1] = n
+    } else if (n < 65_536) {
+      out[at + 1] = 126
+      out.writeUInt16BE(n, at + 2)
+    } else {
+      out[at + 1] = 127
+      out.writeUInt32BE(Math.floor(n / 2 ** 32), at + 2)
+      out.writeUInt32BE(n >>> 0, at + 6)
+    }
+    at += header(n)
+    at += out.write(text, at)
+  })
+  return out
+}
+
 /** A whole pong frame answering a ping's payload (at most 125 bytes, so never split). */
 export function pongFrame (payload: Buffer): Buffer {
   return Buffer.concat(Sender.frame(payload, PONG))

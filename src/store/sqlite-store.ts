@@ -10,7 +10,7 @@ import { createSqliteDirect } from './sqlite-direct'
 import { createSqliteHistory } from './sqlite-history'
 import { createSqliteRooms } from './sqlite-rooms'
 import { createSqliteUsers } from './sqlite-users'
-import { mergeProfile, wireMessage, type NewMessage, type Profile, type Store } from './store'
+import { mergeProfile, wireMessage, type NewMessage, type Profile, type ProfileMode, type ProfileValues, type Store } from './store'
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -122,7 +122,8 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     return { message: appendRow(message), created: true }
   }
 
-  const upsertProfileTx = db.transaction((roomId: string, userId: string, values, mode) => {
+  // Run inside the group commit: a burst of connects (a deploy) pays one commit per turn.
+  const upsertProfileInBatch = (roomId: string, userId: string, values: ProfileValues, mode: ProfileMode) => {
     const now = new Date().toISOString()
     ensureRoom.run(roomId, now)
     const row = selectProfile.get(roomId, userId)
@@ -142,7 +143,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
       })
     }
     return { profile, created: !current }
-  })
+  }
 
   // Group commit: the writes asked for during one turn of the event loop (appends,
   // direct messages, delivery marks) share one transaction (one WAL commit) and are
@@ -237,7 +238,14 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     ...createSqliteDirect(db, write),
     ...createSqliteRooms(db),
     async upsertProfile (roomId, userId, values, mode) {
-      const result = upsertProfileTx(roomId, userId, values, mode)
+      // A reconnect that changes nothing (after a deploy, every user at once) is a
+      // cache read: a cached profile's row (and room) exists, and nothing is deleted.
+      const cached = profiles.get(profileKey(roomId, userId))
+      if (cached) {
+        const merged = mergeProfile(cached, values, mode)
+        if (merged.username === cached.username && merged.avatarUrl === cached.avatarUrl) return { profile: cached, created: false }
+      }
+      const result = await write(() => upsertProfileInBatch(roomId, userId, values, mode))
       remember(roomId, userId, result.profile)
       return result
     },
