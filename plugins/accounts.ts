@@ -2,9 +2,8 @@
 import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import { bearerToken, createAuth } from '../src/access/auth'
+import { bearerToken, createAuth, refusalError } from '../src/access/auth'
 import { createLoginLimiter } from '../src/accounts/login-limiter'
-import { ChatError } from '../src/chat/errors'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -38,12 +37,7 @@ export default fp(async function accountsPlugin (fastify) {
     },
     requireOwner (request: FastifyRequest, userId: string) {
       const result = auth.check(bearerToken(request.headers.authorization), userId)
-      if (result.ok) return
-      if (result.forbidden) {
-        request.log.warn({ subject: result.subject, userId }, 'refused: the token is another user\'s')
-        throw new ChatError('forbidden_user', 'the token is not for this user', 403)
-      }
-      throw new ChatError('unauthorized', result.reason, 401)
+      if (!result.ok) throw refusalError(result, request.log, { userId })
     },
     limiter: createLoginLimiter({ perName: config.loginAttemptsPerName, perAddress: config.loginAttemptsPerIp, windowMs: config.loginWindowMs })
   })

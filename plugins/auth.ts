@@ -1,8 +1,7 @@
 // Decorates auth (null in open mode), authorize (writes) and authorizeRead (reads).
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import { bearerToken, createAuth, type Auth, type TokenGrant } from '../src/access/auth'
-import { ChatError } from '../src/chat/errors'
+import { bearerToken, createAuth, refusalError, type Auth, type TokenGrant } from '../src/access/auth'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,16 +26,7 @@ export default fp(async function authPlugin (fastify) {
     if (auth === null) return null
     const result = auth.check(bearerToken(request.headers.authorization), userId, roomId)
     if (result.ok) return result
-    if (result.forbidden && result.subject !== userId && userId !== undefined) {
-      request.log.warn({ subject: result.subject, userId }, 'impersonation refused')
-      throw new ChatError('forbidden_user', result.reason, 403)
-    }
-    if (result.forbidden) {
-      request.log.warn({ subject: result.subject, roomId }, 'request refused: the token is for other rooms')
-      throw new ChatError('forbidden_room', result.reason, 403)
-    }
-    request.log.warn({ reason: result.reason }, 'request refused: no valid token')
-    throw new ChatError('unauthorized', result.reason, 401)
+    throw refusalError(result, request.log, { userId, roomId })
   }
 
   fastify.decorate('auth', auth)

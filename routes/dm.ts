@@ -1,7 +1,6 @@
 // Direct messages: the DM socket GET /ws/dm/:user_id and the conversation routes.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { protocolToken } from '../src/access/auth'
 import { clientKey } from '../src/access/client-address'
 import { ChatError } from '../src/chat/errors'
 import { dmChannel, dmWire, sendDirect } from '../src/dm/direct'
@@ -10,7 +9,7 @@ import { ConversationParamsSchema, ConversationsSchema, DirectMessageSchema, Dir
 import { ErrorSchema } from '../src/schemas/http'
 import { SuccessSchema } from '../src/schemas/rooms'
 import { UserParamsSchema } from '../src/schemas/users'
-import { createAdmission } from '../src/socket/admission'
+import { createAdmission, refuse } from '../src/socket/admission'
 import { parseSocketQuery } from '../src/socket/query'
 import { roomName } from '../src/store/store'
 
@@ -33,12 +32,9 @@ const dm: FastifyPluginAsyncTypebox = async (fastify) => {
       const userId = request.params.user_id
       const log = fastify.log.child({ reqId: request.id, dm: true, userId })
       const address = clientKey(request.ip)
-      const query = parseSocketQuery(request.query as Record<string, unknown>)
-      const admitted = admit(null, userId, address, protocolToken(request.headers['sec-websocket-protocol']) ?? query.token)
-      if ('code' in admitted) {
-        log[admitted.log.level](admitted.log.fields ?? {}, admitted.log.msg)
-        return socket.close(admitted.code, admitted.reason)
-      }
+      const query = parseSocketQuery(request.query as Record<string, unknown>, request.headers['sec-websocket-protocol'])
+      const admitted = admit({ roomId: null, userId, address, token: query.token })
+      if ('code' in admitted) return refuse(socket, log, admitted)
       openDmSocket(socket, { userId, address, username: query.username, avatarUrl: query.avatarUrl, grant: admitted.grant }, { direct, registry, presence, config, metrics }, log)
     }
   })

@@ -9,7 +9,6 @@ import type { FastifyRequest } from 'fastify'
 import { hashPassword, verifyPassword } from '../src/accounts/passwords'
 import { roomWire } from '../src/rooms/rooms'
 import { nameFor } from '../src/users/users'
-import { tooManyRooms } from '../src/rooms/room-quota'
 import { parseThumbnail, thumbnailPath } from '../src/rooms/thumbnail'
 import { ErrorSchema, JoinBodySchema, JoinReplySchema, MemberSchema, RoomParamsSchema } from '../src/schemas/http'
 import {
@@ -23,7 +22,7 @@ const MAX_ROOMS = 500
 const STANDARD = ROOM_CATEGORIES.filter((category) => category !== 'Other')
 
 const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, presence, authorize, authorizeRead, accounts, config, roomQuota, checkRoomQuota } = fastify
+  const { store, presence, authorize, authorizeRead, accounts, config, checkRoomQuota } = fastify
 
   fastify.post('/rooms/:room_id/join', {
     schema: {
@@ -92,7 +91,7 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
     const privacy = body.privacy ?? 'public'
     if (privacy === 'password' && !body.password) throw new ChatError('password_required', 'a password room needs a password of at least 4 characters')
     const id = randomUUID()
-    if (!roomQuota.allowsNew(id, clientKey(request.ip))) throw tooManyRooms(config.newRoomsPerIp, config.newRoomsWindowMs)
+    await checkRoomQuota(request, id)
     const thumbnail = body.thumbnail_url ? parseThumbnail(body.thumbnail_url, config.thumbnailMaxBytes) : null
     const room = await store.createRoom({
       id,

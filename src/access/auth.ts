@@ -1,5 +1,6 @@
 // Signed tokens (HS256 JWTs): the one token check for REST and sockets.
 import { createSigner, createVerifier } from 'fast-jwt'
+import { ChatError } from '../chat/errors'
 import { cleanUsername } from '../chat/text'
 
 /** Why a token is refused, as REST messages and socket close reasons say it. */
@@ -29,6 +30,23 @@ export type TokenCheck =
   | { ok: false, reason: string, forbidden: boolean, subject?: string }
 
 const MAX_ROOM_CLAIMS = 1000
+
+/**
+ * The REST error of a refused check, logged at warn: a valid token that does not cover
+ * the request is a 403 (the current client logs out on any 401), anything else a 401.
+ */
+export function refusalError (result: Extract<TokenCheck, { ok: false }>, log: { warn (obj: object, msg: string): void }, asked: { userId?: string, roomId?: string } = {}): ChatError {
+  if (!result.forbidden) {
+    log.warn({ reason: result.reason }, 'request refused: no valid token')
+    return new ChatError('unauthorized', result.reason, 401)
+  }
+  if (asked.userId !== undefined && result.subject !== asked.userId) {
+    log.warn({ subject: result.subject, userId: asked.userId }, 'impersonation refused')
+    return new ChatError('forbidden_user', result.reason, 403)
+  }
+  log.warn({ subject: result.subject, roomId: asked.roomId }, 'request refused: the token is for other rooms')
+  return new ChatError('forbidden_room', result.reason, 403)
+}
 
 /**
  * Optional signed tokens, the Centrifugo model: the app's own backend mints an

@@ -33,11 +33,13 @@ export interface SendResult {
 export type Draft = NewMessage
 
 export function draftOf (input: SendInput): Draft {
-  checkName(input.username)
+  const username = cleanUsername(input.username)
+  // A name refused as disguised is an error; one refused as blank or too long is just absent.
+  if (username === undefined) checkName(input.username)
   const draft: Draft = {
     roomId: input.roomId,
     userId: input.userId,
-    username: cleanUsername(input.username) ?? null,
+    username: username ?? null,
     avatar: cleanAvatar(input.avatar) ?? null,
     content: input.content
   }

@@ -50,13 +50,6 @@ export function createRoomQuota ({ exists, perAddress, windowMs }: RoomQuotaOpti
       if (!take(address)) return false
       remember(roomId)
       return true
-    },
-
-    /** A new room of POST /rooms (a fresh id): a token, or false. */
-    allowsNew (roomId: string, address: string): boolean {
-      if (!take(address)) return false
-      remember(roomId)
-      return true
     }
   }
 }

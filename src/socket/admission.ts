@@ -4,7 +4,9 @@ import type { Auth, TokenGrant } from '../access/auth'
 import type { Config } from '../config'
 import type { ConnectionRegistry } from '../fanout/connection-registry'
 import { IdSchema } from '../schemas/http'
+import type { WebSocket } from 'ws'
 import { CLOSES, type Close } from './close-codes'
+import type { SessionLogger } from './session'
 
 const idCheck = TypeCompiler.Compile(IdSchema)
 
@@ -21,6 +23,17 @@ export interface Admitted {
   grant: TokenGrant | null
 }
 
+/** What a socket asks for. `roomId` null: a DM socket, which joins no room. */
+export interface SocketAsk {
+  roomId: string | null
+  userId: string
+  /** Its clientKey (IPv6 by /64). */
+  address: string
+  token: string | undefined
+  /** The room is new and its address is past NEW_ROOMS_PER_IP (decided before the upgrade). */
+  newRoomRefused?: boolean
+}
+
 /**
  * Runs first in the socket route. These refusals are close codes, not HTTP statuses,
  * although they could be decided before the upgrade: a browser sees no status of a
@@ -30,10 +43,9 @@ export interface Admitted {
 export function createAdmission ({ auth, registry, config }: {
   auth: Auth | null
   registry: Pick<ConnectionRegistry, 'connections' | 'countFrom' | 'connectionCount'>
-  config: Pick<Config, 'maxSocketsPerRoom' | 'maxSocketsPerIp' | 'maxSockets'>
+  config: Pick<Config, 'maxSocketsPerRoom' | 'maxSocketsPerIp' | 'maxSockets' | 'newRoomsPerIp'>
 }) {
-  /** `roomId` null: a DM socket, which joins no room. `address`: its clientKey (IPv6 by /64). */
-  return function admit (roomId: string | null, userId: string, address: string, token: string | undefined): Refusal | Admitted {
+  return function admit ({ roomId, userId, address, token, newRoomRefused = false }: SocketAsk): Refusal | Admitted {
     if ((roomId !== null && !idCheck.Check(roomId)) || !idCheck.Check(userId)) {
       return { ...CLOSES.invalidId, log: { level: 'info', msg: 'websocket refused: invalid room or user id' } }
     }
@@ -52,6 +64,15 @@ export function createAdmission ({ auth, registry, config }: {
     if (registry.countFrom(address) >= config.maxSocketsPerIp) {
       return { ...CLOSES.tooManyFromAddress, log: { level: 'warn', msg: 'websocket refused: too many sockets from one address', fields: { address, limit: config.maxSocketsPerIp } } }
     }
+    if (newRoomRefused) {
+      return { ...CLOSES.tooManyRooms, log: { level: 'warn', msg: 'websocket refused: too many new rooms from one address', fields: { address, limit: config.newRoomsPerIp } } }
+    }
     return { grant }
   }
+}
+
+/** Sends a refusal: logged, then the socket closed with its code. */
+export function refuse (socket: Pick<WebSocket, 'close'>, log: Pick<SessionLogger, 'info' | 'warn'>, refusal: Refusal): void {
+  log[refusal.log.level](refusal.log.fields ?? {}, refusal.log.msg)
+  socket.close(refusal.code, refusal.reason)
 }

@@ -1,5 +1,6 @@
 // The socket URL's query values: one parser, and the rules /docs/websocket.json describes.
 import { Type } from '@sinclair/typebox'
+import { protocolToken } from '../access/auth'
 import { cleanAvatar, cleanUsername } from '../chat/text'
 
 /** The values a query flag (presence=) takes for "on". */
@@ -21,8 +22,11 @@ const seq = new RegExp(SEQ_PATTERN)
 const first = (value: unknown) => (Array.isArray(value) ? value[0] : value)
 const text = (value: unknown) => (typeof first(value) === 'string' ? first(value) as string : undefined)
 
-/** Query values are never a reason to refuse a socket: a bad one is simply absent. */
-export function parseSocketQuery (query: Record<string, unknown>): SocketQuery {
+/**
+ * Query values are never a reason to refuse a socket: a bad one is simply absent. The
+ * token is the `Sec-WebSocket-Protocol` header's `bearer.<jwt>` when there is one.
+ */
+export function parseSocketQuery (query: Record<string, unknown>, protocols?: string): SocketQuery {
   const since = text(query.since)
   const presence = text(query.presence)
   return {
@@ -30,6 +34,6 @@ export function parseSocketQuery (query: Record<string, unknown>): SocketQuery {
     avatarUrl: cleanAvatar(first(query.avatar_url)),
     since: since !== undefined && seq.test(since) ? Number(since) : undefined,
     presence: presence !== undefined && (FLAG_ON as readonly string[]).includes(presence),
-    token: text(query.token)
+    token: protocolToken(protocols) ?? text(query.token)
   }
 }
