@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ChatError } from '../src/chat/errors'
 import { pageBody } from '../src/chat/history'
 import { sendMessage } from '../src/chat/messages'
+import { messageJson } from '../src/store/store'
 import {
   ErrorSchema, HistoryQuerySchema, IdempotencyHeadersSchema, MessageBodySchema,
   MessageListSchema, MessageSchema, RoomParamsSchema
@@ -24,7 +25,7 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
       body: MessageBodySchema,
       response: { 200: MessageSchema, 400: ErrorSchema }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     const { user_id: userId, username, content, client_id: bodyClientId } = request.body
     // With tokens on, the name is the token's or the profile's, never one a message gives.
     const grant = authorize(request, userId, request.params.room_id)
@@ -32,7 +33,8 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     // A retry (same client_id, or Idempotency-Key) answers the message stored the first time.
     const clientId = bodyClientId ?? request.headers['idempotency-key']
     const { message } = await sendMessage(chat, { roomId: request.params.room_id, userId, username: grant === null ? username : grant.name, content, clientId })
-    return message
+    // The JSON the room was sent (the store's, on SQLite): serialised once per message.
+    return reply.type('application/json; charset=utf-8').send(messageJson(message) as never)
   })
 
   fastify.get('/rooms/:room_id/messages', {

@@ -2,7 +2,7 @@
 import type { Broker } from '../fanout/broker'
 import type { Metrics } from '../ops/metrics'
 import type { Message } from '../schemas/http'
-import type { NewMessage, Store } from '../store/store'
+import { messageJson, type NewMessage, type Store } from '../store/store'
 import { checkContent, checkName, cleanAvatar, cleanUsername } from './text'
 
 export interface ChatDeps {
@@ -61,7 +61,7 @@ export async function commitMessage (deps: ChatDeps, draft: Draft): Promise<Send
   // A retry's message went out the first time: publishing it again would hand the
   // room a duplicate, and a recovering socket a seq it already has.
   if (result.created) {
-    await deps.broker.publish(draft.roomId, { data: JSON.stringify(result.message), seq: result.message.seq })
+    await deps.broker.publish(draft.roomId, { data: messageJson(result.message), seq: result.message.seq })
   }
   return result
 }

@@ -10,7 +10,7 @@ import { createSqliteDirect } from './sqlite-direct'
 import { createSqliteHistory } from './sqlite-history'
 import { createSqliteRooms } from './sqlite-rooms'
 import { createSqliteUsers } from './sqlite-users'
-import { mergeProfile, wireMessage, type NewMessage, type Profile, type ProfileMode, type ProfileValues, type Store } from './store'
+import { mergeProfile, messageJson, wireMessage, type NewMessage, type Profile, type ProfileMode, type ProfileValues, type Store } from './store'
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -102,7 +102,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     const username = message.username ?? profile?.username ?? DEFAULT_USERNAME
     const avatar = message.avatar ?? profile?.avatarUrl ?? null
     const wire = wireMessage({ ...message, username, avatar, id, seq, timestamp })
-    insertMessage.run(message.roomId, seq, id, message.userId, username, message.content, avatar, timestamp, message.clientId ?? null, JSON.stringify(wire))
+    insertMessage.run(message.roomId, seq, id, message.userId, username, message.content, avatar, timestamp, message.clientId ?? null, messageJson(wire))
     activity.set(message.roomId, { seq, timestamp })
     history.forget(message.roomId)
     return wire

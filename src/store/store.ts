@@ -307,6 +307,20 @@ export function wireMessage (m: NewMessage & { username: string, id: string, seq
   return message
 }
 
+// The JSON a store wrote with a message, kept for the publish that follows: one
+// serialisation per message, not one for the row and another for the room.
+const serialized = new WeakMap<Message, string>()
+
+/** A message's wire JSON: the one its store wrote with it, or made now (and kept). */
+export function messageJson (message: Message): string {
+  let json = serialized.get(message)
+  if (json === undefined) {
+    json = JSON.stringify(message)
+    serialized.set(message, json)
+  }
+  return json
+}
+
 /**
  * A stored message's wire JSON with its missing avatar filled (history's rule): only for
  * a message written without one whose sender's profile has one since, so rarely paid.
