@@ -21,6 +21,8 @@ const LIMITS = {
   MAX_SOCKETS_PER_ROOM: 'max',
   MAX_SOCKETS_PER_IP: 'max',
   MAX_SOCKETS: 'max',
+  NEW_ROOMS_PER_IP: 'max',
+  LOGIN_ATTEMPTS_PER_IP: 'max',
   MAX_CONNECTIONS: 'max',
   RATE_LIMIT_MAX: 'max',
   // A slow-consumer cap: the floor has none, and an overloaded step would cut sockets.
