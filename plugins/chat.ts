@@ -1,7 +1,6 @@
 // Decorates chat: what the one message path needs (store, broker, limits, metrics), for REST and sockets alike.
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import { clientKey } from '../src/access/client-address'
 import type { ChatDeps } from '../src/chat/messages'
 import { isValidId } from '../src/socket/admission'
 import { createRoomQuota, tooManyRooms, type RoomQuota } from '../src/rooms/room-quota'
@@ -22,7 +21,7 @@ declare module 'fastify' {
 }
 
 export default fp(async function chatPlugin (fastify) {
-  const { store, broker, config, metrics } = fastify
+  const { store, broker, config, metrics, clientKey } = fastify
   fastify.decorate('chat', { store, broker, maxContentLength: config.maxContentLength, metrics })
   const roomQuota = createRoomQuota({
     exists: async (roomId) => (await store.roomAccess(roomId)) !== undefined,
@@ -31,13 +30,13 @@ export default fp(async function chatPlugin (fastify) {
   })
   fastify.decorate('roomQuota', roomQuota)
   fastify.decorate('checkRoomQuota', async function checkRoomQuota (request: FastifyRequest, roomId: string) {
-    if (!await roomQuota.allows(roomId, clientKey(request.ip))) throw tooManyRooms(config.newRoomsPerIp, config.newRoomsWindowMs)
+    if (!await roomQuota.allows(roomId, clientKey(request))) throw tooManyRooms(config.newRoomsPerIp, config.newRoomsWindowMs)
   })
   // Before the upgrade, where an await loses no frame. An invalid id is the admission's
   // to refuse (4004) and takes no quota.
   fastify.decorateRequest('newRoomRefused', false)
   fastify.decorate('checkSocketRoomQuota', async function checkSocketRoomQuota (request: FastifyRequest) {
     const roomId = (request.params as { room_id?: unknown }).room_id
-    if (isValidId(roomId)) request.newRoomRefused = !await roomQuota.allows(roomId, clientKey(request.ip))
+    if (isValidId(roomId)) request.newRoomRefused = !await roomQuota.allows(roomId, clientKey(request))
   })
-}, { name: 'chat', dependencies: ['config', 'store', 'broker', 'metrics'] })
+}, { name: 'chat', dependencies: ['config', 'store', 'broker', 'metrics', 'rate-limit'] })

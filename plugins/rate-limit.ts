@@ -1,17 +1,31 @@
-// Registers @fastify/rate-limit: REST requests per address per window.
+// Registers @fastify/rate-limit (REST requests per address per window) and decorates
+// clientKey, the one address rule of every per-address limit.
 import fp from 'fastify-plugin'
-import rateLimit from '@fastify/rate-limit'
-import { clientKey } from '../src/access/client-address'
+import rateLimit, { normalizeIP } from '@fastify/rate-limit'
+import type { FastifyRequest } from 'fastify'
+
+/** An IPv6 client holds a whole /64 (one home, one phone): one key for all of it. */
+const IPV6_PREFIX = 64
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The key of the request's client address for REST limits, socket caps, login and room limits. */
+    clientKey (request: FastifyRequest): string
+  }
+}
 
 export default fp(async function rateLimitPlugin (fastify) {
   const { rateLimitMax, rateLimitWindowMs } = fastify.config
+  // No peer address (a unix socket, an injected request): one shared key.
+  const clientKey = (request: FastifyRequest) => (request.ip ? normalizeIP(request.ip, IPV6_PREFIX) : 'unknown')
+  fastify.decorate('clientKey', clientKey)
   // Per client address (behind a proxy, set TRUST_PROXY so it is the client's, not
   // the proxy's). The default leaves ample room for a client that polls history
   // every 3 s while its socket is down (20 requests a minute).
   await fastify.register(rateLimit, {
     max: rateLimitMax,
     timeWindow: rateLimitWindowMs,
-    keyGenerator: (request) => clientKey(request.ip),
+    keyGenerator: clientKey,
     errorResponseBuilder: (_request, context) => ({
       statusCode: 429,
       error: 'Too Many Requests',

@@ -2,7 +2,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { decoyHash, hashPassword, verifyPassword } from '../src/accounts/passwords'
-import { clientKey } from '../src/access/client-address'
 import { ChatError } from '../src/chat/errors'
 import { ErrorSchema } from '../src/schemas/http'
 import { LoginBodySchema, SessionSchema, SignupBodySchema, UserSchema } from '../src/schemas/users'
@@ -10,7 +9,7 @@ import { SuccessSchema } from '../src/schemas/rooms'
 import { asConflict, userWire } from '../src/users/users'
 
 const auth: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, accounts } = fastify
+  const { store, accounts, clientKey } = fastify
 
   fastify.post('/auth/signup', {
     schema: {
@@ -37,7 +36,7 @@ const auth: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const { username: login, password } = request.body
-    const address = clientKey(request.ip)
+    const address = clientKey(request)
     if (!accounts.limiter.allowed(login, address)) {
       request.log.warn({ login }, 'login refused: too many failed attempts')
       throw new ChatError('too_many_attempts', 'too many failed logins; try again later', 429)

@@ -1,7 +1,6 @@
 // Direct messages: the DM socket GET /ws/dm/:user_id and the conversation routes.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { clientKey } from '../src/access/client-address'
 import { ChatError } from '../src/chat/errors'
 import { dmChannel, dmWire, sendDirect } from '../src/dm/direct'
 import { openDmSocket } from '../src/dm/dm-socket'
@@ -17,7 +16,7 @@ const MAX_CONVERSATIONS = 200
 const DEFAULT_PAGE = 50
 
 const dm: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, broker, registry, presence, config, metrics, auth, authorize, accounts, refuseForeignOrigin, upgradeRequired } = fastify
+  const { store, broker, registry, presence, config, metrics, auth, authorize, accounts, refuseForeignOrigin, upgradeRequired, clientKey } = fastify
   const direct = { store, broker, maxContentLength: config.maxContentLength }
   const admit = createAdmission({ auth, registry, config })
 
@@ -31,7 +30,7 @@ const dm: FastifyPluginAsyncTypebox = async (fastify) => {
     wsHandler: (socket, request) => {
       const userId = request.params.user_id
       const log = fastify.log.child({ reqId: request.id, dm: true, userId })
-      const address = clientKey(request.ip)
+      const address = clientKey(request)
       const query = parseSocketQuery(request.query as Record<string, unknown>, request.headers['sec-websocket-protocol'])
       const admitted = admit({ roomId: null, userId, address, token: query.token })
       if ('code' in admitted) return refuse(socket, log, admitted)

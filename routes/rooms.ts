@@ -2,7 +2,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { clientKey } from '../src/access/client-address'
 import { ChatError } from '../src/chat/errors'
 import { checkName, displayName, isStorableText } from '../src/chat/text'
 import type { FastifyRequest } from 'fastify'
@@ -22,7 +21,7 @@ const MAX_ROOMS = 500
 const STANDARD = ROOM_CATEGORIES.filter((category) => category !== 'Other')
 
 const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store, presence, authorize, authorizeRead, accounts, config, checkRoomQuota } = fastify
+  const { store, presence, authorize, authorizeRead, accounts, config, checkRoomQuota, clientKey } = fastify
 
   fastify.post('/rooms/:room_id/join', {
     schema: {
@@ -127,9 +126,9 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
     if (!access) throw new ChatError('unknown_room', `room ${roomId} does not exist`, 404)
     if (access.passwordHash === null) return { success: true as const }
     const key = `room:${roomId}`
-    if (!accounts.limiter.allowed(key, clientKey(request.ip))) throw new ChatError('too_many_attempts', 'too many wrong passwords; try again later', 429)
+    if (!accounts.limiter.allowed(key, clientKey(request))) throw new ChatError('too_many_attempts', 'too many wrong passwords; try again later', 429)
     if (!await verifyPassword(request.body.password, access.passwordHash)) {
-      accounts.limiter.failed(key, clientKey(request.ip))
+      accounts.limiter.failed(key, clientKey(request))
       throw new ChatError('wrong_password', 'incorrect password', 403)
     }
     return { success: true as const }

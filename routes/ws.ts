@@ -1,13 +1,12 @@
 // GET /ws/:room_id/:user_id: the room socket.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { clientKey } from '../src/access/client-address'
 import { SocketParamsSchema, SocketQuerySchema } from '../src/schemas/http'
 import { createAdmission, refuse } from '../src/socket/admission'
 import { openSocket } from '../src/socket/handler'
 import { parseSocketQuery } from '../src/socket/query'
 
 const ws: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { chat, registry, presence, config, auth, metrics, refuseForeignOrigin, upgradeRequired, checkSocketRoomQuota } = fastify
+  const { chat, registry, presence, config, auth, metrics, refuseForeignOrigin, upgradeRequired, checkSocketRoomQuota, clientKey } = fastify
   const deps = { chat, registry, presence, config, metrics }
   const admit = createAdmission({ auth, registry, config })
 
@@ -22,7 +21,7 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
     wsHandler: (socket, request) => {
       const { room_id: roomId, user_id: userId } = request.params
       const log = fastify.log.child({ reqId: request.id, roomId, userId })
-      const address = clientKey(request.ip)
+      const address = clientKey(request)
       const query = parseSocketQuery(request.query, request.headers['sec-websocket-protocol'])
       const admitted = admit({ roomId, userId, address, token: query.token, newRoomRefused: request.newRoomRefused })
       if ('code' in admitted) return refuse(socket, log, admitted)

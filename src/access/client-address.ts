@@ -1,14 +1,4 @@
-// The one rule that turns a request's address into the key of every per-address limit.
-import { normalizeIP } from '@fastify/rate-limit'
-
-/** An IPv6 client holds a whole /64 (one home, one phone): one key for all of it. */
-export const IPV6_PREFIX = 64
-
-/** The key of the client's address for REST limits, socket caps and login limits. */
-export function clientKey (ip: string | undefined): string {
-  // No peer address (a unix socket, an injected request): one shared key.
-  return ip ? normalizeIP(ip, IPV6_PREFIX) : 'unknown'
-}
+// Who the client is behind proxies: TRUST_PROXY as Fastify's trustProxy (the per-address key is plugins/rate-limit.ts clientKey).
 
 /**
  * Fastify's trustProxy for a TRUST_PROXY value. A hop count becomes a trust function:
