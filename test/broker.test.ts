@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { createInProcessBroker } from '../src/fanout/broker'
+import { createInProcessBroker, type Envelope } from '../src/fanout/broker'
 import { createRedisBroker } from '../src/fanout/redis-broker'
 import { brokerContract } from './broker-contract'
 
@@ -28,6 +28,26 @@ if (!redisUrl) {
     const deadline = Date.now() + 2000
     while (got.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
     t.same(got, ['7:conn-1:line one\nline two', 'undefined:undefined:{"x":1}'])
+  })
+
+  t.test('the coalesce mark crosses Redis: the other instance batches a join storm too', async (t) => {
+    const prefix = `test-${randomUUID()}`
+    const a = createRedisBroker({ url: redisUrl, prefix, log: quiet })
+    const b = createRedisBroker({ url: redisUrl, prefix, log: quiet })
+    t.teardown(() => Promise.all([a.close(), b.close()]))
+    const got: Envelope[] = []
+    await b.subscribe('room', (envelope) => got.push(envelope))
+    await a.ping()
+    await a.publish('room', { data: '{"type":"user_joined"}', except: 'conn-2', coalesce: true })
+    await a.publish('room', { data: '{"type":"user_left"}', coalesce: true })
+    await a.publish('room', { data: '~not a mark', except: 'conn-3' })
+    const deadline = Date.now() + 2000
+    while (got.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    t.same(got, [
+      { data: '{"type":"user_joined"}', except: 'conn-2', coalesce: true },
+      { data: '{"type":"user_left"}', coalesce: true },
+      { data: '~not a mark', except: 'conn-3' }
+    ])
   })
 
   t.test('a redis broker that cannot reach Redis fails its ping and still delivers locally', async (t) => {

@@ -7,7 +7,7 @@ export interface Envelope {
   seq?: number
   /** Set for direct messages: a socket sends each key once (a live push and an offline one may cross). */
   key?: string
-  /** Presence: the receiving registry may hold it briefly and send it with others (local only, not carried by Redis). */
+  /** Presence: each receiving registry may hold it briefly and send it with others (Redis carries it too). */
   coalesce?: boolean
 }
 

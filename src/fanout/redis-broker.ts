@@ -12,9 +12,12 @@ export interface RedisBrokerOptions {
 // An envelope on the wire: "<seq or k<key>>\n<except>\n<data>", cheaper than JSON inside
 // JSON. A key (direct messages, which have no seq) rides in the seq's place, marked
 // with "k": room envelopes are unchanged, so instances of the previous version
-// (which subscribe to no DM channel) read what they get as before.
-function encode ({ data, except, seq, key }: Envelope): string {
-  return `${seq ?? (key === undefined ? '' : `k${key}`)}\n${except ?? ''}\n${data}`
+// (which subscribe to no DM channel) read what they get as before. Presence that the
+// receiving registries may coalesce has "~" before its except: an instance of the
+// previous version reads "~<id>" as an id none of its sockets has (the one it names is
+// the publisher's own), so it delivers the frame as it always did.
+function encode ({ data, except, seq, key, coalesce }: Envelope): string {
+  return `${seq ?? (key === undefined ? '' : `k${key}`)}\n${coalesce === true ? '~' : ''}${except ?? ''}\n${data}`
 }
 
 function decode (text: string): Envelope {
@@ -25,7 +28,12 @@ function decode (text: string): Envelope {
     if (text.charCodeAt(0) === 0x6b) envelope.key = text.slice(1, a)
     else envelope.seq = Number(text.slice(0, a))
   }
-  if (b > a + 1) envelope.except = text.slice(a + 1, b)
+  let from = a + 1
+  if (text.charCodeAt(from) === 0x7e) {
+    envelope.coalesce = true
+    from++
+  }
+  if (b > from) envelope.except = text.slice(from, b)
   return envelope
 }
 
