@@ -5,21 +5,19 @@ import type { TokenGrant } from '../access/auth'
 import type { ChatDeps } from '../chat/messages'
 import type { Config } from '../config'
 import type { ConnectionRegistry } from '../fanout/connection-registry'
-import { presenceMember, publishPresence, snapshotFrame } from '../fanout/presence'
 import type { PresenceTracker } from '../fanout/presence-tracker'
 import type { Metrics } from '../ops/metrics'
-import type { Profile, User } from '../store/store'
+import type { User } from '../store/store'
 import { nameFor } from '../users/users'
 import { CLOSES } from './close-codes'
 import { createSocketConnection, type SocketConnection } from './connection'
 import type { SocketQuery } from './query'
 import { createSocketSession, type SessionLogger } from './session'
-import { onSocketError, replaceErrorListener, textFrames } from './ws-internals'
+import { announce, onlineNow, roomState, snapshot } from './room-presence'
+import { onSocketError, replaceErrorListener } from './ws-internals'
 
 // Messages a replay reads at a time: what one socket's replay keeps in memory.
 const REPLAY_PAGE = 100
-// Snapshot bytes written at once: a room's snapshot is one or a few writes, not one per user.
-const SNAPSHOT_CHUNK = 65_536
 
 export interface SocketRequest extends Omit<SocketQuery, 'token'> {
   roomId: string
@@ -38,7 +36,7 @@ export interface SocketHandlerDeps {
 }
 
 /** What every step of one socket's life shares. */
-interface Socket {
+export interface Socket {
   socket: WebSocket
   request: SocketRequest
   deps: SocketHandlerDeps
@@ -146,40 +144,6 @@ async function register (ctx: Socket, firstForUser: boolean): Promise<void> {
   if (firstForUser) await announce(ctx, 'user_joined', profile)
 }
 
-/**
- * One `user_joined` (snapshot) frame per other user online, the frames concatenated
- * into a few writes: a storm of n joins into a room is O(n²) frames, and one write
- * per frame made it O(n²) syscalls. A socket under a recovery hold, or whose budget
- * is already half full, gets them paced one at a time as before. False when it was
- * cut or closed on the way.
- */
-async function snapshot (ctx: Socket, online: Array<{ id: string, profile: Profile | undefined }>): Promise<boolean> {
-  const { request, connection, deps: { config } } = ctx
-  const timestamp = new Date().toISOString()
-  const frames = online.filter((m) => m.id !== request.userId)
-    .map((m) => JSON.stringify(snapshotFrame(request.roomId, m.id, m.profile, online.length, timestamp)))
-  // A write of at most a quarter of the budget, into a stream at most a quarter full:
-  // bulk keeps within half the budget, as writePaced does.
-  const limit = Math.min(SNAPSHOT_CHUNK, config.maxBufferedBytes / 4)
-  let i = 0
-  while (i < frames.length) {
-    if (request.since === undefined) {
-      let end = i
-      let chars = 0
-      while (end < frames.length && chars + frames[end].length <= limit) chars += frames[end++].length
-      const bytes = end > i ? textFrames(frames.slice(i, end)) : null
-      if (bytes && connection.queuedBytes() + bytes.length <= config.maxBufferedBytes / 2) {
-        connection.send(bytes)
-        if (ctx.socket.readyState !== ctx.socket.OPEN) return false
-        i = end
-        continue
-      }
-    }
-    if (!await connection.writePaced(frames[i++])) return false
-  }
-  return true
-}
-
 /** After the session has finished its frames: out of the registry, and user_left for the user's last socket. */
 async function leave (ctx: Socket, ready: Promise<void>): Promise<void> {
   const { registry, chat } = ctx.deps
@@ -195,41 +159,6 @@ async function leave (ctx: Socket, ready: Promise<void>): Promise<void> {
     await announce(ctx, 'user_left', await chat.store.getProfile(roomId, userId))
   }
   await removed
-}
-
-/** Presence is best effort: with Redis away the socket still chats, and says so in the log. */
-async function announce (ctx: Socket, type: 'user_joined' | 'user_left', profile: Profile | undefined): Promise<void> {
-  const { presence, chat } = ctx.deps
-  const { roomId, userId } = ctx.request
-  try {
-    const changed = type === 'user_joined' ? await presence.enter(roomId, userId) : await presence.leave(roomId, userId)
-    if (!changed) return
-    const onlineCount = (await presence.online(roomId)).length
-    await publishPresence(chat.broker, { type, roomId, userId, profile, onlineCount, connectionId: ctx.connection.id })
-  } catch (err) {
-    ctx.log.warn({ err }, `presence update failed (${type})`)
-  }
-}
-
-/** Who is online in the room (this socket's user included), with their profiles. */
-async function onlineNow (ctx: Socket): Promise<Array<{ id: string, profile: Profile | undefined }>> {
-  const { presence, registry, chat: { store } } = ctx.deps
-  const { roomId, userId } = ctx.request
-  const online = await presence.online(roomId).catch(() => registry.onlineUsers(roomId))
-  if (!online.includes(userId)) online.push(userId)
-  return Promise.all(online.map(async (id) => ({ id, profile: await store.getProfile(roomId, id) })))
-}
-
-async function roomState (ctx: Socket, online: Array<{ id: string, profile: Profile | undefined }>) {
-  const members = online.map(({ id, profile }) => presenceMember(id, profile))
-  return {
-    type: 'room_state',
-    room_id: ctx.request.roomId,
-    online: members,
-    users: members.map((m) => ({ user_id: m.user_id, username: m.username, avatar_url: m.avatar_url })),
-    online_count: online.length,
-    last_seq: await ctx.deps.chat.store.lastSeq(ctx.request.roomId)
-  }
 }
 
 /**

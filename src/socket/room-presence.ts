@@ -1,0 +1,77 @@
+// What a socket hears and says about who is online: the snapshot on connect, room_state, user_joined/user_left.
+import { presenceMember, publishPresence, snapshotFrame } from '../fanout/presence'
+import type { Profile } from '../store/store'
+import type { Socket } from './handler'
+import { textFrames } from './ws-internals'
+
+// Snapshot bytes written at once: a room's snapshot is one or a few writes, not one per user.
+const SNAPSHOT_CHUNK = 65_536
+
+/**
+ * One `user_joined` (snapshot) frame per other user online, the frames concatenated
+ * into a few writes: a storm of n joins into a room is O(n²) frames, and one write
+ * per frame made it O(n²) syscalls. A socket under a recovery hold, or whose budget
+ * is already half full, gets them paced one at a time as before. False when it was
+ * cut or closed on the way.
+ */
+export async function snapshot (ctx: Socket, online: Array<{ id: string, profile: Profile | undefined }>): Promise<boolean> {
+  const { request, connection, deps: { config } } = ctx
+  const timestamp = new Date().toISOString()
+  const frames = online.filter((m) => m.id !== request.userId)
+    .map((m) => JSON.stringify(snapshotFrame(request.roomId, m.id, m.profile, online.length, timestamp)))
+  // A write of at most a quarter of the budget, into a stream at most a quarter full:
+  // bulk keeps within half the budget, as writePaced does.
+  const limit = Math.min(SNAPSHOT_CHUNK, config.maxBufferedBytes / 4)
+  let i = 0
+  while (i < frames.length) {
+    if (request.since === undefined) {
+      let end = i
+      let chars = 0
+      while (end < frames.length && chars + frames[end].length <= limit) chars += frames[end++].length
+      const bytes = end > i ? textFrames(frames.slice(i, end)) : null
+      if (bytes && connection.queuedBytes() + bytes.length <= config.maxBufferedBytes / 2) {
+        connection.send(bytes)
+        if (ctx.socket.readyState !== ctx.socket.OPEN) return false
+        i = end
+        continue
+      }
+    }
+    if (!await connection.writePaced(frames[i++])) return false
+  }
+  return true
+}
+
+/** Presence is best effort: with Redis away the socket still chats, and says so in the log. */
+export async function announce (ctx: Socket, type: 'user_joined' | 'user_left', profile: Profile | undefined): Promise<void> {
+  const { presence, chat } = ctx.deps
+  const { roomId, userId } = ctx.request
+  try {
+    const changed = type === 'user_joined' ? await presence.enter(roomId, userId) : await presence.leave(roomId, userId)
+    if (!changed) return
+    const onlineCount = (await presence.online(roomId)).length
+    await publishPresence(chat.broker, { type, roomId, userId, profile, onlineCount, connectionId: ctx.connection.id })
+  } catch (err) {
+    ctx.log.warn({ err }, `presence update failed (${type})`)
+  }
+}
+
+/** Who is online in the room (this socket's user included), with their profiles. */
+export async function onlineNow (ctx: Socket): Promise<Array<{ id: string, profile: Profile | undefined }>> {
+  const { presence, registry, chat: { store } } = ctx.deps
+  const { roomId, userId } = ctx.request
+  const online = await presence.online(roomId).catch(() => registry.onlineUsers(roomId))
+  if (!online.includes(userId)) online.push(userId)
+  return Promise.all(online.map(async (id) => ({ id, profile: await store.getProfile(roomId, id) })))
+}
+
+export async function roomState (ctx: Socket, online: Array<{ id: string, profile: Profile | undefined }>) {
+  const members = online.map(({ id, profile }) => presenceMember(id, profile))
+  return {
+    type: 'room_state',
+    room_id: ctx.request.roomId,
+    online: members,
+    users: members.map((m) => ({ user_id: m.user_id, username: m.username, avatar_url: m.avatar_url })),
+    online_count: online.length,
+    last_seq: await ctx.deps.chat.store.lastSeq(ctx.request.roomId)
+  }
+}
