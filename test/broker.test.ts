@@ -15,34 +15,32 @@ if (!redisUrl) {
   // A fresh prefix per broker: tests never hear each other's rooms.
   brokerContract(t, 'redis', async () => createRedisBroker({ url: redisUrl, prefix: `test-${randomUUID()}`, log: quiet }))
 
-  t.test('two redis brokers with one prefix are two instances: each hears the other', async (t) => {
+  /** Two brokers on one prefix (instances A and B): what B hears of the envelopes A publishes. */
+  async function acrossInstances (t: { teardown (fn: () => unknown): void }, envelopes: Envelope[], url = redisUrl as string): Promise<Envelope[]> {
     const prefix = `test-${randomUUID()}`
-    const a = createRedisBroker({ url: redisUrl, prefix, log: quiet })
-    const b = createRedisBroker({ url: redisUrl, prefix, log: quiet })
-    t.teardown(() => Promise.all([a.close(), b.close()]))
-    const got: string[] = []
-    await b.subscribe('room', (envelope) => got.push(`${envelope.seq}:${envelope.except}:${envelope.data}`))
-    await a.ping()
-    await a.publish('room', { data: 'line one\nline two', seq: 7, except: 'conn-1' })
-    await a.publish('room', { data: '{"x":1}' })
-    const deadline = Date.now() + 2000
-    while (got.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
-    t.same(got, ['7:conn-1:line one\nline two', 'undefined:undefined:{"x":1}'])
-  })
-
-  t.test('the coalesce mark crosses Redis: the other instance batches a join storm too', async (t) => {
-    const prefix = `test-${randomUUID()}`
-    const a = createRedisBroker({ url: redisUrl, prefix, log: quiet })
-    const b = createRedisBroker({ url: redisUrl, prefix, log: quiet })
+    const a = createRedisBroker({ url, prefix, log: quiet })
+    const b = createRedisBroker({ url, prefix, log: quiet })
     t.teardown(() => Promise.all([a.close(), b.close()]))
     const got: Envelope[] = []
     await b.subscribe('room', (envelope) => got.push(envelope))
     await a.ping()
-    await a.publish('room', { data: '{"type":"user_joined"}', except: 'conn-2', coalesce: true })
-    await a.publish('room', { data: '{"type":"user_left"}', coalesce: true })
-    await a.publish('room', { data: '~not a mark', except: 'conn-3' })
+    for (const envelope of envelopes) await a.publish('room', envelope)
     const deadline = Date.now() + 2000
-    while (got.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    while (got.length < envelopes.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    return got
+  }
+
+  t.test('two redis brokers with one prefix are two instances: each hears the other', async (t) => {
+    const got = await acrossInstances(t, [{ data: 'line one\nline two', seq: 7, except: 'conn-1' }, { data: '{"x":1}' }])
+    t.same(got.map((envelope) => `${envelope.seq}:${envelope.except}:${envelope.data}`), ['7:conn-1:line one\nline two', 'undefined:undefined:{"x":1}'])
+  })
+
+  t.test('the coalesce mark crosses Redis: the other instance batches a join storm too', async (t) => {
+    const got = await acrossInstances(t, [
+      { data: '{"type":"user_joined"}', except: 'conn-2', coalesce: true },
+      { data: '{"type":"user_left"}', coalesce: true },
+      { data: '~not a mark', except: 'conn-3' }
+    ])
     t.same(got, [
       { data: '{"type":"user_joined"}', except: 'conn-2', coalesce: true },
       { data: '{"type":"user_left"}', coalesce: true },
