@@ -1,7 +1,8 @@
 'use strict'
 // The restart-storm floor: one process serving both floors a reconnecting client
 // touches, as one Parley process does: plain `ws` room sockets (bench/floor-ws.js's
-// upgrade, no frames on connect) and the stored-JSON GET /rooms/:room_id/messages of
+// upgrade, with the presence a connect owes: bench/floor-presence.js) and the
+// stored-JSON GET /rooms/:room_id/messages of
 // bench/floor-fastify.js (the newest 100 stored strings, joined). On SIGTERM it closes
 // every socket with 1012 and exits, as Parley does.
 //
@@ -11,6 +12,7 @@ const path = require('node:path')
 const Database = require('better-sqlite3')
 const Fastify = require('fastify')
 const { WebSocketServer } = require('ws')
+const { createFloorPresence } = require('./floor-presence')
 
 const port = Number(process.env.PORT || 8003)
 const host = process.env.HOST || '127.0.0.1'
@@ -31,19 +33,25 @@ async function main () {
   })
 
   const rooms = new Map() // room id → Set<WebSocket>
+  const presence = createFloorPresence()
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 65536 })
   app.server.on('upgrade', (req, socket, head) => {
-    const parts = new URL(req.url, 'http://floor').pathname.split('/')
+    const url = new URL(req.url, 'http://floor')
+    const parts = url.pathname.split('/')
     if (parts.length !== 4 || parts[1] !== 'ws' || !parts[2] || !parts[3]) {
       socket.end('HTTP/1.1 404 Not Found\r\n\r\n')
       return
     }
     const roomId = decodeURIComponent(parts[2])
+    const userId = decodeURIComponent(parts[3])
+    const username = url.searchParams.get('username') || 'Anonymous'
     wss.handleUpgrade(req, socket, head, (ws) => {
       let room = rooms.get(roomId)
       if (!room) rooms.set(roomId, (room = new Set()))
       room.add(ws)
+      presence.join(ws, roomId, userId, username)
       ws.on('close', () => {
+        presence.leave(ws, roomId, userId, username)
         room.delete(ws)
         if (room.size === 0 && rooms.get(roomId) === room) rooms.delete(roomId)
       })

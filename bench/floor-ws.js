@@ -1,6 +1,7 @@
 'use strict'
-// The fan-out floor: the least a server can do to speak Parley's socket wire format.
-// Plain `ws` on node:http, no framework, no store, an in-memory seq per room.
+// The fan-out and connect floor: the least a server can do to speak Parley's socket
+// wire format. Plain `ws` on node:http, no framework, no store, an in-memory seq per
+// room, and the presence every connect owes (bench/floor-presence.js).
 // GET / answers 200 so the bench can wait for it like it waits for Parley.
 //
 //   PORT=8001 HOST=127.0.0.1 node bench/floor-ws.js
@@ -8,11 +9,13 @@
 const http = require('node:http')
 const { randomUUID } = require('node:crypto')
 const { WebSocketServer } = require('ws')
+const { createFloorPresence } = require('./floor-presence')
 
 const port = Number(process.env.PORT || 8001)
 const host = process.env.HOST || '127.0.0.1'
 
 const rooms = new Map() // room id → { seq, sockets: Set<WebSocket> }
+const presence = createFloorPresence()
 // A Buffer would go out as a binary frame; the wire format is text frames, as Parley sends.
 const TEXT = { binary: false }
 
@@ -42,6 +45,7 @@ function onConnection (ws, roomId, userId, username) {
     rooms.set(roomId, room)
   }
   room.sockets.add(ws)
+  presence.join(ws, roomId, userId, username)
 
   ws.on('message', (data, isBinary) => {
     if (isBinary) return
@@ -71,6 +75,7 @@ function onConnection (ws, roomId, userId, username) {
   })
 
   ws.on('close', () => {
+    presence.leave(ws, roomId, userId, username)
     room.sockets.delete(ws)
     if (room.sockets.size === 0 && rooms.get(roomId) === room) rooms.delete(roomId)
   })

@@ -6,7 +6,8 @@
 // back (bench/storm-client.js, one load-generator process). Measured from "listening"
 // (the restarted server's first 200 on GET /, polled every 10 ms) to every socket back
 // and every page served, with the pages' p99, the restarted server's CPU, refused
-// sockets and 5xx. The same storm runs against bench/floor-storm.js: plain ws and the
+// sockets and 5xx. The same storm runs against bench/floor-storm.js: plain ws (with the
+// presence a connect owes) and the
 // stored-JSON page route in one process, as Parley is one process.
 
 const fs = require('node:fs')
@@ -150,7 +151,7 @@ function stormReport (storm, cfg, target) {
   }
   return {
     title: `Restart storm: ${fmt(cfg.sockets)} sockets over ${cfg.rooms} rooms of ${fmt(cfg.messages)} messages, SIGTERM and restart (median of ${storm.parley.length})`,
-    headers: ['Figure', 'Parley', 'Floor (ws + stored JSON)', 'Parley/Floor', 'Target', 'Result'],
+    headers: ['Figure', 'Parley', 'Floor (ws + presence + stored JSON)', 'Parley/Floor', 'Target', 'Result'],
     rows
   }
 }
