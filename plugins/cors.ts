@@ -10,6 +10,10 @@ declare module 'fastify' {
     /** The handler of a socket route hit without an upgrade. */
     upgradeRequired (request: FastifyRequest, reply: FastifyReply): Promise<void>
   }
+  interface FastifyContextConfig {
+    /** false: @fastify/cors skips the route (read by @fastify/cors, not declared by it). */
+    cors?: false
+  }
 }
 
 export default fp(async function corsPlugin (fastify) {

@@ -6,6 +6,8 @@ import type { FastifyRequest } from 'fastify'
 
 /** An IPv6 client holds a whole /64 (one home, one phone): one key for all of it. */
 const IPV6_PREFIX = 64
+// Addresses whose key is kept: a bound, cleared when reached.
+const KEPT_KEYS = 10_000
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,8 +18,20 @@ declare module 'fastify' {
 
 export default fp(async function rateLimitPlugin (fastify) {
   const { rateLimitMax, rateLimitWindowMs } = fastify.config
-  // No peer address (a unix socket, an injected request): one shared key.
-  const clientKey = (request: FastifyRequest) => (request.ip ? normalizeIP(request.ip, IPV6_PREFIX) : 'unknown')
+  // No peer address (a unix socket, an injected request): one shared key. Every
+  // request and connect asks (twice for a socket): the keys of recent addresses are kept.
+  const keys = new Map<string, string>()
+  const clientKey = (request: FastifyRequest) => {
+    const { ip } = request
+    if (!ip) return 'unknown'
+    let key = keys.get(ip)
+    if (key === undefined) {
+      if (keys.size >= KEPT_KEYS) keys.clear()
+      key = normalizeIP(ip, IPV6_PREFIX)
+      keys.set(ip, key)
+    }
+    return key
+  }
   fastify.decorate('clientKey', clientKey)
   // Per client address (behind a proxy, set TRUST_PROXY so it is the client's, not
   // the proxy's). The default leaves ample room for a client that polls history

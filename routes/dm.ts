@@ -25,6 +25,9 @@ const dm: FastifyPluginAsyncTypebox = async (fastify) => {
     method: 'GET',
     url: '/ws/dm/:user_id',
     schema: { params: Type.Object({ user_id: Type.String() }), querystring: Type.Object({}, { additionalProperties: true }) },
+    // Browsers apply no CORS to sockets: the Origin rule is refuseForeignOrigin's, and
+    // CORS headers on a 101 would be work for nothing, paid by every connect.
+    config: { cors: false },
     onRequest: refuseForeignOrigin,
     handler: upgradeRequired,
     wsHandler: (socket, request) => {

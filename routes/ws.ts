@@ -15,6 +15,9 @@ const ws: FastifyPluginAsyncTypebox = async (fastify) => {
     url: '/ws/:room_id/:user_id',
     schema: { params: SocketParamsSchema, querystring: SocketQuerySchema },
     // Runs before the upgrade: a refused origin never gets a socket.
+    // Browsers apply no CORS to sockets: the Origin rule is refuseForeignOrigin's, and
+    // CORS headers on a 101 would be work for nothing, paid by every connect.
+    config: { cors: false },
     onRequest: refuseForeignOrigin,
     preHandler: checkSocketRoomQuota,
     handler: upgradeRequired,

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { build, connect, listen, until } from './helper'
+import { snapshotFrameJson } from '../src/fanout/presence'
 
 const joinAlice = { method: 'POST' as const, url: '/rooms/r/join', payload: { user_id: 'alice', username: 'Alice', avatar_url: 'https://example.com/alice.png' } }
 
@@ -82,4 +83,26 @@ t.test('bad room bodies get 400', async (t) => {
     t.equal(res.statusCode, 400, JSON.stringify(payload))
   }
   t.same((await app.inject('/rooms')).json(), [])
+})
+
+t.test('a snapshot frame is the JSON of its fields, escapes included, and follows a renamed profile', async (t) => {
+  const profile = { roomId: 'r"1', userId: 'u\\1', username: 'Zoë "Z" \u2028', avatarUrl: null, joinedAt: '2026-01-01T00:00:00.000Z' }
+  const expected = (name: string) => JSON.stringify({
+    type: 'user_joined', room_id: 'r"1', user_id: 'u\\1', username: name, avatar: null, avatar_url: null, online_count: 3, timestamp: 'T', snapshot: true
+  })
+  t.equal(snapshotFrameJson('r"1', 'u\\1', profile, 3, 'T'), expected('Zoë "Z" \u2028'))
+  t.equal(snapshotFrameJson('r"1', 'u\\1', profile, 3, 'T'), expected('Zoë "Z" \u2028'), 'the kept head gives the same bytes')
+  t.equal(snapshotFrameJson('r"1', 'u\\1', undefined, 3, 'T'), expected('Anonymous'))
+
+  const { app, wsBase } = await listen(t)
+  await app.inject(joinAlice)
+  const alice = await connect(t, `${wsBase}/ws/r/alice`)
+  const bob = await connect(t, `${wsBase}/ws/r/bob?username=Bob`)
+  t.match(await bob.ofType('user_joined'), { user_id: 'alice', username: 'Alice', snapshot: true })
+  await app.inject({ ...joinAlice, payload: { ...joinAlice.payload, username: 'Alicia' } })
+  const carol = await connect(t, `${wsBase}/ws/r/carol?username=Carol`)
+  await carol.settle()
+  const snapshot = carol.frames.filter((f) => f.type === 'user_joined' && f.snapshot)
+  t.same(snapshot.map((f) => [f.user_id, f.username]).sort(), [['alice', 'Alicia'], ['bob', 'Bob']])
+  await alice.settle()
 })

@@ -261,6 +261,19 @@ t.test('a plain GET of the socket URL answers 426', async (t) => {
   t.match(res.json(), { error: 'Upgrade Required', message: String })
 })
 
+t.test('socket routes carry no CORS headers (browsers apply none to sockets); REST routes do', async (t) => {
+  const app = await build(t, { corsOrigins: ['https://app.example.com'] })
+  const origin = 'https://app.example.com'
+  for (const url of ['/ws/r/u', '/ws/dm/u']) {
+    const res = await app.inject({ url, headers: { origin } })
+    t.equal(res.statusCode, 426, url)
+    t.equal(res.headers['access-control-allow-origin'], undefined, `${url}: no CORS header`)
+  }
+  const rest = await app.inject({ url: '/rooms', headers: { origin } })
+  t.equal(rest.headers['access-control-allow-origin'], origin)
+  t.equal((await app.inject({ url: '/ws/r/u', headers: { origin: 'https://evil.example' } })).statusCode, 403, 'a foreign origin is still refused')
+})
+
 t.test('injectWS: a socket echoes its own message', async (t) => {
   const app = await build(t)
   const socket = await app.injectWS('/ws/r/u1?username=Inj')

@@ -15,20 +15,26 @@ export function presenceMember (userId: string, profile: Profile | undefined): P
   return { user_id: userId, username: displayName(profile?.username), avatar, avatar_url: avatar }
 }
 
+// A profile's snapshot frame up to its varying fields, built once per profile object:
+// a storm of n joins into a room puts each user in up to n snapshots. Profiles are
+// never changed in place (an update makes a new object), so a kept head is exact.
+const heads = new WeakMap<Profile, string>()
+
+function snapshotHead (roomId: string, userId: string, profile: Profile | undefined): string {
+  const kept = profile && heads.get(profile)
+  if (kept !== undefined) return kept
+  const head = JSON.stringify({ type: 'user_joined', room_id: roomId, ...presenceMember(userId, profile) }).slice(0, -1)
+  if (profile) heads.set(profile, head)
+  return head
+}
+
 /**
- * What a new socket is told of a user already online: the older client shows
+ * What a new socket is told of a user already online, as JSON: the older client shows
  * user_joined as a notification, the current one counts it; `snapshot` tells
  * Parley's own clients it is no live join.
  */
-export function snapshotFrame (roomId: string, userId: string, profile: Profile | undefined, onlineCount: number, timestamp = new Date().toISOString()) {
-  return {
-    type: 'user_joined',
-    room_id: roomId,
-    ...presenceMember(userId, profile),
-    online_count: onlineCount,
-    timestamp,
-    snapshot: true
-  }
+export function snapshotFrameJson (roomId: string, userId: string, profile: Profile | undefined, onlineCount: number, timestamp = new Date().toISOString()): string {
+  return `${snapshotHead(roomId, userId, profile)},"online_count":${onlineCount},"timestamp":${JSON.stringify(timestamp)},"snapshot":true}`
 }
 
 /**

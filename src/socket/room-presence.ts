@@ -1,5 +1,5 @@
 // What a socket hears and says about who is online: the snapshot on connect, room_state, user_joined/user_left.
-import { presenceMember, publishPresence, snapshotFrame } from '../fanout/presence'
+import { presenceMember, publishPresence, snapshotFrameJson } from '../fanout/presence'
 import type { Profile } from '../store/store'
 import type { Socket } from './handler'
 import { textFrames } from './ws-internals'
@@ -18,7 +18,7 @@ export async function snapshot (ctx: Socket, online: Array<{ id: string, profile
   const { request, connection, deps: { config } } = ctx
   const timestamp = new Date().toISOString()
   const frames = online.filter((m) => m.id !== request.userId)
-    .map((m) => JSON.stringify(snapshotFrame(request.roomId, m.id, m.profile, online.length, timestamp)))
+    .map((m) => snapshotFrameJson(request.roomId, m.id, m.profile, online.length, timestamp))
   // A write of at most a quarter of the budget, into a stream at most a quarter full:
   // bulk keeps within half the budget, as writePaced does.
   const limit = Math.min(SNAPSHOT_CHUNK, config.maxBufferedBytes / 4)

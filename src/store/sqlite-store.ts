@@ -239,8 +239,9 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     ...createSqliteRooms(db),
     async upsertProfile (roomId, userId, values, mode) {
       // A reconnect that changes nothing (after a deploy, every user at once) is a
-      // cache read: a cached profile's row (and room) exists, and nothing is deleted.
-      const cached = profiles.get(profileKey(roomId, userId))
+      // read, no transaction: a stored profile's row (and room) exists, this process is
+      // the file's only writer, and nothing is deleted.
+      const cached = profileOf(roomId, userId)
       if (cached) {
         const merged = mergeProfile(cached, values, mode)
         if (merged.username === cached.username && merged.avatarUrl === cached.avatarUrl) return { profile: cached, created: false }
