@@ -229,6 +229,17 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
       t.same(await store.getProfile('room-1', 'user-1'), result.profile, 'getProfile returns what was stored')
     })
 
+    t.test('getProfiles reads several profiles of a room in the order asked', async (t) => {
+      const store = await fresh(t)
+      const ada = (await store.upsertProfile('room-1', 'user-1', { username: 'Ada' }, 'set')).profile
+      const bo = (await store.upsertProfile('room-1', 'user-2', { username: 'Bo' }, 'set')).profile
+      await store.upsertProfile('room-2', 'user-3', { username: 'Cy' }, 'set')
+      t.same(await store.getProfiles('room-1', ['user-2', 'nobody', 'user-1', 'user-3']), [bo, undefined, ada, undefined],
+        'aligned with the ids; another room\'s profile is not this room\'s')
+      t.same(await store.getProfiles('room-1', []), [])
+      t.same(await store.getProfiles('room-1', ['user-1']), [await store.getProfile('room-1', 'user-1')])
+    })
+
     t.test('a fill creates a profile when there is none', async (t) => {
       const store = await fresh(t)
       const result = await store.upsertProfile('room-1', 'user-1', { username: 'Ada' }, 'fill')

@@ -61,7 +61,8 @@ export async function onlineNow (ctx: Socket): Promise<Array<{ id: string, profi
   const { roomId, userId } = ctx.request
   const online = await presence.online(roomId).catch(() => registry.onlineUsers(roomId))
   if (!online.includes(userId)) online.push(userId)
-  return Promise.all(online.map(async (id) => ({ id, profile: await store.getProfile(roomId, id) })))
+  const profiles = await store.getProfiles(roomId, online)
+  return online.map((id, i) => ({ id, profile: profiles[i] }))
 }
 
 export async function roomState (ctx: Socket, online: Array<{ id: string, profile: Profile | undefined }>) {

@@ -218,6 +218,13 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     async getProfile (roomId, userId) {
       return selectProfile(pool, roomId, userId)
     },
+    async getProfiles (roomId, userIds) {
+      if (userIds.length === 0) return []
+      const { rows } = await pool.query<ProfileRow>(
+        `SELECT ${PROFILE_COLUMNS} FROM profiles WHERE room_id = $1 AND user_id = ANY($2::text[])`, [roomId, userIds])
+      const found = new Map(rows.map((row) => [row.user_id, fromProfileRow(row)]))
+      return userIds.map((userId) => found.get(userId))
+    },
     async members (roomId, limit) {
       const { rows } = await pool.query<ProfileRow>(
         `SELECT ${PROFILE_COLUMNS} FROM profiles WHERE room_id = $1 ORDER BY joined_at, user_id LIMIT $2`, [roomId, limit])

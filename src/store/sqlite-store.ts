@@ -253,6 +253,9 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     async getProfile (roomId, userId) {
       return profileOf(roomId, userId)
     },
+    async getProfiles (roomId, userIds) {
+      return userIds.map((userId) => profileOf(roomId, userId))
+    },
     async members (roomId, limit) {
       return selectMembers.all(roomId, limit).map(fromProfileRow)
     },

@@ -89,6 +89,8 @@ export interface RoomSummary extends Room {
 export interface RoomStore {
   upsertProfile (roomId: string, userId: string, values: ProfileValues, mode: ProfileMode): Promise<{ profile: Profile, created: boolean }>
   getProfile (roomId: string, userId: string): Promise<Profile | undefined>
+  /** Several users' profiles in one room, in the order asked (undefined for none): one read, not one per user. */
+  getProfiles (roomId: string, userIds: readonly string[]): Promise<Array<Profile | undefined>>
   /** A room's members (profiles), oldest first, at most `limit`. */
   members (roomId: string, limit: number): Promise<Profile[]>
   /** Creates a named room; a room with that id already there is an error. */
