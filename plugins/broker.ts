@@ -1,7 +1,6 @@
 // Decorates broker: in-process, or Redis when REDIS_URL is set.
 import fp from 'fastify-plugin'
 import { createInProcessBroker, type Broker } from '../src/fanout/broker'
-import { createRedisBroker } from '../src/fanout/redis-broker'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,6 +14,8 @@ export default fp(async function brokerPlugin (fastify) {
   const { redisUrl, redisPrefix } = fastify.config
   let broker: Broker = createInProcessBroker()
   if (redisUrl !== null) {
+    // Loaded only when it is used: a start without Redis stays short.
+    const { createRedisBroker } = await import('../src/fanout/redis-broker')
     const redis = createRedisBroker({ url: redisUrl, prefix: redisPrefix, log: fastify.log })
     // Start serving without Redis if it is not there (readiness says so), but give it a
     // moment first: a publish before the connection would reach this instance only.

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { publishPresence } from '../src/fanout/presence'
-import { createLocalPresence, createRedisPresence, type PresenceTracker } from '../src/fanout/presence-tracker'
+import { createLocalPresence, type PresenceTracker } from '../src/fanout/presence-tracker'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,9 +12,10 @@ declare module 'fastify' {
 
 export default fp(async function presencePlugin (fastify) {
   const { config, broker, store, registry, log } = fastify
-  const presence = config.redisUrl === null
+  // Redis's client is loaded only when it is used: a SQLite-only start stays short.
+  const presence: PresenceTracker = config.redisUrl === null
     ? createLocalPresence(registry)
-    : createRedisPresence({
+    : (await import('../src/fanout/redis-presence')).createRedisPresence({
       url: config.redisUrl,
       prefix: config.redisPrefix,
       instanceId: randomUUID(),

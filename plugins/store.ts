@@ -1,7 +1,6 @@
 // Decorates store: SQLite, or PostgreSQL when DATABASE_URL is postgres://.
 import fp from 'fastify-plugin'
 import { isPostgresUrl } from '../src/config'
-import { createPostgresStore } from '../src/store/postgres-store'
 import { createSqliteStore } from '../src/store/sqlite-store'
 import type { Store } from '../src/store/store'
 
@@ -13,8 +12,9 @@ declare module 'fastify' {
 
 export default fp(async function storePlugin (fastify) {
   const { databaseUrl, databaseSchema, pgPoolSize, sqliteSynchronous, sqliteCommitIntervalMs } = fastify.config
+  // pg is loaded only when it is used: a SQLite start stays short.
   const store = isPostgresUrl(databaseUrl)
-    ? await createPostgresStore({ connectionString: databaseUrl, schema: databaseSchema ?? undefined, poolSize: pgPoolSize })
+    ? await (await import('../src/store/postgres-store')).createPostgresStore({ connectionString: databaseUrl, schema: databaseSchema ?? undefined, poolSize: pgPoolSize })
     : createSqliteStore({ filename: databaseUrl, synchronous: sqliteSynchronous, commitIntervalMs: sqliteCommitIntervalMs })
   fastify.decorate('store', store)
   fastify.addHook('onClose', async () => store.close())

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { messageId, seqInMessageId, uuidv7 } from '../src/store/ids'
+import { FORMAT_CHAR, FORMAT_CHARS } from '../src/schemas/format-chars'
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
@@ -35,4 +36,21 @@ t.test('uuidv7 ids are ordered by time', async (t) => {
   const b = uuidv7(1_700_000_000_001)
   t.match(a, UUID_V7)
   t.ok(a < b)
+})
+
+t.test('the spelled format characters are exactly \\p{Cf}, with and without the u flag', async (t) => {
+  const spelled = `[${FORMAT_CHARS.bmp}]|${FORMAT_CHARS.astral}`
+  const withU = new RegExp(`^(?:${spelled})$`, 'u')
+  const withoutU = new RegExp(`^(?:${spelled})$`)
+  let cf = 0
+  let wrong = 0
+  for (let cp = 0; cp <= 0x10FFFF; cp++) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue
+    const char = String.fromCodePoint(cp)
+    const isCf = FORMAT_CHAR.test(char)
+    if (isCf) cf++
+    if (withU.test(char) !== isCf || withoutU.test(char) !== isCf) wrong++
+  }
+  t.ok(cf > 100, `${cf} format characters`)
+  t.equal(wrong, 0, 'no code point told apart differently')
 })

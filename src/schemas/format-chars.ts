@@ -16,13 +16,21 @@ const hex = (unit: number) => `\\u${unit.toString(16).toUpperCase().padStart(4, 
 function spell (): { bmp: string, astral: string } {
   const ranges: Array<[number, number]> = []
   const astral: string[] = []
-  const BLOCK = 0x1000
-  for (let start = 0; start <= 0x10FFFF; start += BLOCK) {
-    const block = String.fromCodePoint(...Array.from({ length: BLOCK }, (_, i) => start + i))
-    if (!FORMAT_CHAR.test(block)) continue
-    for (let cp = start; cp < start + BLOCK; cp++) {
-      if (FORMAT_CHAR.test(String.fromCodePoint(cp))) add(cp)
+  // Each plane decoded at once from its UTF-16 code units (native, unlike building
+  // strings from a million code points: that was a tenth of the start-up), then scanned.
+  const every = new RegExp(FORMAT_CHAR.source, 'gu')
+  for (let plane = 0; plane <= 0x10; plane++) {
+    const units = new Uint16Array(plane === 0 ? 0x10000 : 0x20000)
+    for (let i = 0; i < 0x10000; i++) {
+      if (plane === 0) units[i] = i
+      else {
+        const cp = plane * 0x10000 + i - 0x10000
+        units[2 * i] = 0xD800 + (cp >> 10)
+        units[2 * i + 1] = 0xDC00 + (cp & 0x3FF)
+      }
     }
+    const text = Buffer.from(units.buffer).toString('utf16le')
+    for (const match of text.matchAll(every)) add(match[0].codePointAt(0)!)
   }
   function add (cp: number): void {
     if (cp > 0xFFFF) {
