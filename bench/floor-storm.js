@@ -69,7 +69,8 @@ async function main () {
   process.on('SIGTERM', close)
   process.on('SIGINT', close)
 
-  await app.listen({ port, host })
+  // The same accept queue as Parley's (src/server.ts): a storm of connects is queued, not dropped.
+  await app.listen({ port, host, backlog: 4096 })
 }
 
 main().catch((err) => {

@@ -82,7 +82,8 @@ function onConnection (ws, roomId, userId, username) {
   ws.on('error', () => {})
 }
 
-server.listen(port, host)
+// The same accept queue as Parley's (src/server.ts): a storm of connects is queued, not dropped.
+server.listen(port, host, 4096)
 
 function shutdown () {
   for (const ws of wss.clients) ws.terminate()

@@ -3,6 +3,9 @@ import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app'
 import { ConfigError, configWarnings, loadConfig } from './config'
 
+// The accept queue asked of the kernel (see listen below).
+const LISTEN_BACKLOG = 4096
+
 async function main (): Promise<void> {
   let config
   try {
@@ -31,7 +34,11 @@ async function main (): Promise<void> {
     await app.close()
   })
 
-  await app.listen({ port: config.port, host: config.host })
+  // After a deploy every client reconnects at once: connections wait in the kernel's
+  // accept queue while the event loop is busy. Node's 511 overflows in such a storm
+  // (dropped SYNs, and resets of connections the client thought open); the kernel caps
+  // this at net.core.somaxconn.
+  await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG })
 }
 
 main().catch((err) => {
