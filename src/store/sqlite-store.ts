@@ -58,8 +58,9 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
   // schema version 3 are looked up in message_ids.
   const selectSeqAt = db.prepare<[string, number, string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? AND seq = ? AND id = ?')
   const selectLegacySeq = db.prepare<[string, string], { seq: number }>('SELECT seq FROM message_ids WHERE id = ? AND room_id = ?')
-  const ensureRoom = db.prepare('INSERT INTO rooms (room_id, created_at) VALUES (?, ?) ON CONFLICT (room_id) DO NOTHING')
-  const countMember = db.prepare('UPDATE rooms SET member_count = member_count + 1 WHERE room_id = ?')
+  // A new member: the room row made (with one member) or counted up, in one statement.
+  const countMember = db.prepare(
+    'INSERT INTO rooms (room_id, created_at, member_count) VALUES (?, ?, 1) ON CONFLICT (room_id) DO UPDATE SET member_count = member_count + 1')
   const writeActivity = db.prepare<[string, string, number, string]>(
     `INSERT INTO rooms (room_id, created_at, last_seq, last_message_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (room_id) DO UPDATE SET last_seq = excluded.last_seq, last_message_at = excluded.last_message_at`
@@ -125,12 +126,12 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
   // Run inside the group commit: a burst of connects (a deploy) pays one commit per turn.
   const upsertProfileInBatch = (roomId: string, userId: string, values: ProfileValues, mode: ProfileMode) => {
     const now = new Date().toISOString()
-    ensureRoom.run(roomId, now)
     const row = selectProfile.get(roomId, userId)
     const current = row && fromProfileRow(row)
     const merged = mergeProfile(current, values, mode)
     const profile: Profile = { roomId, userId, ...merged, joinedAt: current?.joinedAt ?? now }
-    if (!current) countMember.run(roomId)
+    // A stored profile's room row exists: neither rooms nor profiles are ever deleted.
+    if (!current) countMember.run(roomId, now)
     if (!current || current.username !== profile.username || current.avatarUrl !== profile.avatarUrl) {
       // The room's pages fill their avatars from its profiles.
       history.forget(roomId)
