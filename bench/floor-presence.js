@@ -94,4 +94,4 @@ function createFloorPresence () {
   }
 }
 
-module.exports = { createFloorPresence, FLOOR_PRESENCE: ENABLED }
+module.exports = { createFloorPresence }

@@ -15,17 +15,22 @@ export function presenceMember (userId: string, profile: Profile | undefined): P
   return { user_id: userId, username: displayName(profile?.username), avatar, avatar_url: avatar }
 }
 
-// A profile's snapshot frame up to its varying fields, built once per profile object:
-// a storm of n joins into a room puts each user in up to n snapshots. Profiles are
-// never changed in place (an update makes a new object), so a kept head is exact.
-const heads = new WeakMap<Profile, string>()
+// A user_joined frame up to its varying fields, built once per profile object and kept:
+// a storm of n joins into a room puts each user in up to n snapshots. The head is made
+// from the profile's own room and user, and profiles are never changed in place (an
+// update makes a new object), so a kept head is exact.
+const joinedHeads = new WeakMap<Profile, string>()
 
-function snapshotHead (roomId: string, userId: string, profile: Profile | undefined): string {
-  const kept = profile && heads.get(profile)
-  if (kept !== undefined) return kept
-  const head = JSON.stringify({ type: 'user_joined', room_id: roomId, ...presenceMember(userId, profile) }).slice(0, -1)
-  if (profile) heads.set(profile, head)
-  return head
+/** A presence frame as wire JSON: the one spelling of snapshot, live user_joined and user_left. */
+function presenceFrameJson (type: 'user_joined' | 'user_left', roomId: string, userId: string, profile: Profile | undefined,
+  onlineCount: number, timestamp: string, snapshot: boolean): string {
+  const keep = type === 'user_joined' && profile !== undefined
+  let head = keep ? joinedHeads.get(profile) : undefined
+  if (head === undefined) {
+    head = JSON.stringify({ type, room_id: profile?.roomId ?? roomId, ...presenceMember(profile?.userId ?? userId, profile) }).slice(0, -1)
+    if (keep) joinedHeads.set(profile, head)
+  }
+  return `${head},"online_count":${onlineCount},"timestamp":${JSON.stringify(timestamp)}${snapshot ? ',"snapshot":true' : ''}}`
 }
 
 /**
@@ -34,7 +39,7 @@ function snapshotHead (roomId: string, userId: string, profile: Profile | undefi
  * Parley's own clients it is no live join.
  */
 export function snapshotFrameJson (roomId: string, userId: string, profile: Profile | undefined, onlineCount: number, timestamp = new Date().toISOString()): string {
-  return `${snapshotHead(roomId, userId, profile)},"online_count":${onlineCount},"timestamp":${JSON.stringify(timestamp)},"snapshot":true}`
+  return presenceFrameJson('user_joined', roomId, userId, profile, onlineCount, timestamp, true)
 }
 
 /**
@@ -49,13 +54,7 @@ export async function publishPresence (broker: Broker, event: {
   onlineCount: number
   connectionId: string
 }): Promise<void> {
-  const frame = {
-    type: event.type,
-    room_id: event.roomId,
-    ...presenceMember(event.userId, event.profile),
-    online_count: event.onlineCount,
-    timestamp: new Date().toISOString()
-  }
+  const data = presenceFrameJson(event.type, event.roomId, event.userId, event.profile, event.onlineCount, new Date().toISOString(), false)
   // Coalesced: during a storm of joins each socket gets a window's frames in one write.
-  await broker.publish(event.roomId, { data: JSON.stringify(frame), except: event.connectionId, coalesce: true })
+  await broker.publish(event.roomId, { data, except: event.connectionId, coalesce: true })
 }
