@@ -158,6 +158,19 @@ if (!databaseUrl || !redisUrl) {
     alice.send(dm('bob', 'live across'))
     t.match(await bob.ofType('dm_message', 5000), { content: 'live across', sender_username: 'Alice' })
     await alice.ofType('dm_sent')
+    // Once is the promise for a DM whose delivery mark committed; one killed between the
+    // push and the mark is at-least-once (docs/websocket.md). Kill only after the mark.
+    const db = new pg.Pool({ connectionString: databaseUrl, max: 1 })
+    try {
+      for (const deadline = Date.now() + 5000; ;) {
+        const { rows } = await db.query(`SELECT 1 FROM ${schema}.direct_messages WHERE content = 'live across' AND delivered_at IS NOT NULL`)
+        if (rows.length === 1) break
+        if (Date.now() > deadline) throw new Error('the live DM was never marked delivered')
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+    } finally {
+      await db.end()
+    }
     // Bob's instance dies; alice writes meanwhile; bob comes back on A.
     b.kill('SIGKILL')
     await bob.closed
