@@ -79,6 +79,36 @@ t.test('a file db runs in WAL mode', async (t) => {
   t.equal(inspect(t, filename).pragma('journal_mode', { simple: true }), 'wal')
 })
 
+t.test('a connect\'s profile is on disk when its write resolves, and commits with a message sent meanwhile', async (t) => {
+  const filename = join(t.testdir(), 'parley.db')
+  const store = createSqliteStore({ filename })
+  t.teardown(() => store.close())
+  const db = inspect(t, filename)
+  const row = db.prepare('SELECT username FROM profiles WHERE room_id = ? AND user_id = ?').pluck()
+  const members = db.prepare('SELECT member_count FROM rooms WHERE room_id = ?').pluck()
+
+  // A lone profile: committed when it resolves, after its short wait for company.
+  await store.upsertProfile('room-1', 'u1', { username: 'Ada' }, 'fill')
+  t.equal(row.get('room-1', 'u1'), 'Ada')
+
+  // A profile, then a message in the same turn: the message brings the commit forward,
+  // and both are on disk when the message is acknowledged.
+  const profile = store.upsertProfile('room-1', 'u2', { username: 'Bo' }, 'fill')
+  const message = await store.append({ roomId: 'room-1', userId: 'u2', username: null, avatar: null, content: 'hi' })
+  t.equal(message.username, 'Bo', 'the message took the profile written before it, in the same commit')
+  t.equal(row.get('room-1', 'u2'), 'Bo')
+  t.match(await profile, { created: true })
+
+  // Two upserts of one profile waiting together: the second sees the first.
+  const [first, second] = await Promise.all([
+    store.upsertProfile('room-1', 'u3', { username: 'Cy' }, 'fill'),
+    store.upsertProfile('room-1', 'u3', { avatarUrl: AVATAR }, 'fill')
+  ])
+  t.match(first, { created: true, profile: { username: 'Cy', avatarUrl: null } })
+  t.match(second, { created: false, profile: { username: 'Cy', avatarUrl: AVATAR } })
+  t.equal(members.get('room-1'), 3, 'one member each')
+})
+
 t.test('reading an unknown room writes no row', async (t) => {
   const filename = join(t.testdir(), 'parley.db')
   const store = createSqliteStore({ filename })

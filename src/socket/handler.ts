@@ -46,8 +46,13 @@ export interface Socket {
   write (frame: object): void
   /** Writes bulk (snapshot, replay) to this socket only, waiting while its budget is full. Whether it went out. */
   writePaced (frame: object): Promise<boolean>
-  /** The user behind the socket, read at registration (frames wait for it). */
-  account?: User
+  /** The user behind the socket, read once, when its first chat frame needs the name (an idle socket never reads it). */
+  account?: Promise<User | undefined>
+}
+
+function account (ctx: Socket): Promise<User | undefined> {
+  ctx.account ??= ctx.deps.chat.store.getUser(ctx.request.userId)
+  return ctx.account
 }
 
 /**
@@ -63,7 +68,7 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
   const firstForUser = deps.registry.socketsOf(request.roomId, request.userId) === 0
   const ready = register(ctx, firstForUser)
   const session = createSocketSession({
-    nameFor: (given) => (request.grant === null ? nameFor(ctx.account, given) : request.grant.name),
+    nameFor: async (given) => (request.grant === null ? nameFor(await account(ctx), given) : request.grant.name),
     deps: deps.chat,
     limits: deps.config,
     roomId: request.roomId,
@@ -128,13 +133,12 @@ function connect (socket: WebSocket, request: SocketRequest, deps: SocketHandler
 /** Profile (a socket's query values only fill what is missing) and registry, then snapshot, replay, presence. */
 async function register (ctx: Socket, firstForUser: boolean): Promise<void> {
   const { request, deps, log } = ctx
-  const user = deps.chat.store.getUser(request.userId).then((found) => { ctx.account = found })
   const registered = deps.chat.store.upsertProfile(request.roomId, request.userId, { username: request.username, avatarUrl: request.avatarUrl }, 'fill')
     .then(({ profile, created }) => {
       if (created) log.info({}, `✅ Auto-registered user ${request.userId}`)
       return profile
     })
-  const [profile] = await Promise.all([registered, deps.registry.add(ctx.connection), user])
+  const [profile] = await Promise.all([registered, deps.registry.add(ctx.connection)])
   const online = await onlineNow(ctx)
   // A room of a thousand profiles is bulk too: it waits for the peer to read, within the budget.
   if (request.presence || deps.config.extendedFrames) await ctx.writePaced(await roomState(ctx, online))

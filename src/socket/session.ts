@@ -34,7 +34,7 @@ export interface SessionOptions {
   /** Frames wait for this (the socket's registration) before they are handled. */
   after?: Promise<unknown>
   /** The name a frame gives, as it stands for this user (an account's login name is its display name). */
-  nameFor? (given: string | null | undefined): string | null | undefined
+  nameFor? (given: string | null | undefined): Promise<string | null | undefined>
   /** Writes a frame to this socket only. */
   reply (frame: object): void
   /** Called once when the client keeps going past its limits: the caller closes with 1008. */
@@ -151,7 +151,7 @@ export function createSocketSession (opts: SessionOptions) {
         if (typingAs !== null) await stopTyping()
         // The path's user id wins over the body's: frame.user_id is ignored. Handed to
         // the store now, in frame order; the next frame does not wait for the commit.
-        const name = opts.nameFor === undefined ? username : opts.nameFor(username)
+        const name = opts.nameFor === undefined ? username : await opts.nameFor(username)
         const sent = commitMessage(deps, draftOf({ roomId, userId, content, username: name, avatar, clientId }))
         // Awaited at this frame's answer; handled now, so a failure is not "unhandled" meanwhile.
         sent.catch(noop)

@@ -33,6 +33,11 @@ interface ProfileRow {
   joined_at: string
 }
 
+// A connect's new profile waits this long for others to share its commit: a deploy's
+// reconnect storm brings thousands of new or changed profiles a second, and a commit
+// each was a tenth of a connect's cost. Any other write (a message) commits them at once.
+const PROFILE_WAIT_MS = 5
+
 export function createSqliteStore (opts: SqliteStoreOptions): Store {
   if (opts.filename !== ':memory:') mkdirSync(dirname(opts.filename), { recursive: true })
   const db = new Database(opts.filename)
@@ -126,8 +131,9 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
   // Run inside the group commit: a burst of connects (a deploy) pays one commit per turn.
   const upsertProfileInBatch = (roomId: string, userId: string, values: ProfileValues, mode: ProfileMode) => {
     const now = new Date().toISOString()
-    const row = selectProfile.get(roomId, userId)
-    const current = row && fromProfileRow(row)
+    // The cache is exact (this process is the file's only writer) and kept inside the
+    // batch: a second upsert of the same profile in one commit sees the first.
+    const current = profileOf(roomId, userId)
     const merged = mergeProfile(current, values, mode)
     const profile: Profile = { roomId, userId, ...merged, joinedAt: current?.joinedAt ?? now }
     // A stored profile's room row exists: neither rooms nor profiles are ever deleted.
@@ -142,6 +148,9 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
         avatar_url: profile.avatarUrl,
         joined_at: profile.joinedAt
       })
+      remember(roomId, userId, profile)
+      // The user's fallback (a guest's newest profile) may have changed.
+      users.forget(userId)
     }
     return { profile, created: !current }
   }
@@ -163,6 +172,14 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     return result
   })
 
+  // The seqs handed out and the profiles kept by a rolled-back batch are void: the file is the truth again.
+  function rolledBack (): void {
+    seqs.clear()
+    activity.clear()
+    forgetProfiles()
+    users.forgetAll()
+  }
+
   function flush (): void {
     const items = pending
     pending = []
@@ -175,16 +192,13 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     try {
       results = commitBatch(items)
     } catch {
-      // Rolled back: the seqs handed out are void; the file is the truth again.
-      seqs.clear()
-      activity.clear()
+      rolledBack()
       // One bad item must not fail its neighbours: redo them one by one.
       for (const item of items) {
         try {
           item.resolve(commitOne(item))
         } catch (err) {
-          seqs.clear()
-          activity.clear()
+          rolledBack()
           item.reject(err)
         }
       }
@@ -195,32 +209,58 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
 
   const commitInterval = opts.commitIntervalMs ?? 0
   let lastCommit = -Infinity
-  function scheduleFlush (): void {
+  // The next commit: `soon` (next turn, or the interval's end), or `later` (a profile's wait).
+  let scheduled: { soon: boolean, timer: NodeJS.Timeout | NodeJS.Immediate } | null = null
+  function flushScheduled (): void {
+    scheduled = null
+    if (pending.length > 0) flush()
+  }
+  function scheduleFlush (soon: boolean): void {
+    if (scheduled !== null) {
+      if (scheduled.soon || !soon) return
+      clearTimeout(scheduled.timer as NodeJS.Timeout)
+    }
     const wait = lastCommit + commitInterval - performance.now()
-    if (wait <= 0) setImmediate(flush)
-    else setTimeout(flush, wait)
+    const timer = !soon ? setTimeout(flushScheduled, Math.max(wait, PROFILE_WAIT_MS))
+      : wait <= 0 ? setImmediate(flushScheduled)
+        : setTimeout(flushScheduled, wait)
+    scheduled = { soon, timer }
   }
 
-  /** Runs `run` inside the next group commit: a plain function, no transaction of its own. */
-  function write<T> (run: () => T): Promise<T> {
+  /**
+   * Runs `run` inside the next group commit: a plain function, no transaction of its own.
+   * `lazy` (a connect's profile): the commit may wait PROFILE_WAIT_MS for company; any
+   * other write brings it forward.
+   */
+  function write<T> (run: () => T, lazy = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (pending.length === 0) scheduleFlush()
+      scheduleFlush(!lazy)
       pending.push({ run, resolve: resolve as (value: unknown) => void, reject })
     })
   }
 
-  // Profiles are read for every message: a bounded cache, kept exact because this
-  // process is the file's only writer (upsertProfile refreshes it).
-  const profiles = new Map<string, Profile | null>()
+  // Profiles are read for every message and every connect's snapshot (each user online
+  // in the room): a bounded cache, kept exact because this process is the file's only
+  // writer (upsertProfile refreshes it). Room → user → profile: a lookup hashes the ids
+  // the caller holds, not a key built per call.
+  const profiles = new Map<string, Map<string, Profile | null>>()
+  let profileCount = 0
   const PROFILE_CACHE = 10_000
-  const profileKey = (roomId: string, userId: string) => `${roomId}\n${userId}`
+  function forgetProfiles (): void {
+    profiles.clear()
+    profileCount = 0
+  }
   function remember (roomId: string, userId: string, profile: Profile | null): void {
-    if (profiles.size >= PROFILE_CACHE) profiles.clear()
-    profiles.set(profileKey(roomId, userId), profile)
+    if (profileCount >= PROFILE_CACHE) forgetProfiles()
+    let room = profiles.get(roomId)
+    if (room === undefined) profiles.set(roomId, room = new Map())
+    const size = room.size
+    room.set(userId, profile)
+    profileCount += room.size - size
   }
 
   function profileOf (roomId: string, userId: string): Profile | undefined {
-    const cached = profiles.get(profileKey(roomId, userId))
+    const cached = profiles.get(roomId)?.get(userId)
     if (cached !== undefined) return cached ?? undefined
     const row = selectProfile.get(roomId, userId)
     const profile = row ? fromProfileRow(row) : null
@@ -230,12 +270,12 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
 
   // A user's new name or avatar rewrites their room profiles: the cache starts over.
   const users = createSqliteUsers(db, () => {
-    profiles.clear()
+    forgetProfiles()
     history.forgetAll()
   })
 
   return {
-    ...users,
+    ...users.store,
     ...createSqliteDirect(db, write),
     ...createSqliteRooms(db),
     async upsertProfile (roomId, userId, values, mode) {
@@ -247,9 +287,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
         const merged = mergeProfile(cached, values, mode)
         if (merged.username === cached.username && merged.avatarUrl === cached.avatarUrl) return { profile: cached, created: false }
       }
-      const result = await write(() => upsertProfileInBatch(roomId, userId, values, mode))
-      remember(roomId, userId, result.profile)
-      return result
+      return write(() => upsertProfileInBatch(roomId, userId, values, mode), true)
     },
     async getProfile (roomId, userId) {
       return profileOf(roomId, userId)
