@@ -11,10 +11,10 @@ declare module 'fastify' {
 }
 
 export default fp(async function presencePlugin (fastify) {
-  const { config, broker, store, registry, log } = fastify
+  const { config, broker, store, log } = fastify
   // Redis's client is loaded only when it is used: a SQLite-only start stays short.
   const presence: PresenceTracker = config.redisUrl === null
-    ? createLocalPresence(registry)
+    ? createLocalPresence()
     : (await import('../src/fanout/redis-presence')).createRedisPresence({
       url: config.redisUrl,
       prefix: config.redisPrefix,
@@ -30,4 +30,4 @@ export default fp(async function presencePlugin (fastify) {
     })
   fastify.decorate('presence', presence)
   fastify.addHook('onClose', async () => presence.close())
-}, { name: 'presence', dependencies: ['config', 'broker', 'store', 'registry'] })
+}, { name: 'presence', dependencies: ['config', 'broker', 'store'] })

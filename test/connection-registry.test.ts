@@ -239,3 +239,30 @@ t.test('a connection whose send throws does not stop delivery to the others', as
   await broker.publish('room-1', { data: 'hello' })
   t.same(healthy.sent.map(String), ['hello'])
 })
+
+t.test('a socket that reads its snapshot later gets no presence frame before its read, and every one after; other frames always', async (t) => {
+  for (const coalesce of [true, false]) {
+    const { broker } = countingBroker()
+    t.teardown(() => broker.close())
+    const registry = createConnectionRegistry({ broker, coalesce })
+    const other = connection('other')
+    const late = connection('late')
+    await registry.add(other)
+    await registry.add(late, true)
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20))
+    await broker.publish('room-1', { data: 'joined-before-read', coalesce: true })
+    await broker.publish('room-1', { data: 'chat' })
+    await settle()
+    registry.presenceRead(late)
+    registry.presenceRead(late)
+    await broker.publish('room-1', { data: 'joined-after-read', coalesce: true })
+    // A chat frame sends what is pending first (the window would hold it for a second).
+    await broker.publish('room-1', { data: 'chat-2' })
+    await settle()
+    t.same(texts(late), ['chat', 'joined-after-read', 'chat-2'], `coalesce ${coalesce}: the read covers what came before it`)
+    t.same(texts(other).join(''), 'joined-before-readchatjoined-after-readchat-2', `coalesce ${coalesce}: the others get all`)
+    await registry.remove(late)
+    registry.presenceRead(late)
+    t.equal(registry.connectionCount, 1)
+  }
+})

@@ -96,9 +96,9 @@ export class FrameQueue {
 }
 
 /** Resolves when `condition` holds, polling; rejects after `ms`. For state that settles after a close. */
-export async function until (condition: () => boolean, ms = 2000): Promise<void> {
+export async function until (condition: () => boolean | Promise<boolean>, ms = 2000): Promise<void> {
   const deadline = Date.now() + ms
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`)
     await new Promise((resolve) => setTimeout(resolve, 5))
   }

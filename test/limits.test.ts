@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
 import { buildApp } from '../src/app'
-import { build, connect, listen, testConfig } from './helper'
+import { build, connect, listen, testConfig, until } from './helper'
 
 t.test('chat messages past the per-socket rate get rate_limited and are not stored', async (t) => {
   const { app, wsBase } = await listen(t, { wsMessageRate: 0.001, wsMessageBurst: 3 })
@@ -31,6 +31,8 @@ t.test('sustained abuse closes the socket with 1008', async (t) => {
   const { code, reason } = await socket.closed
   t.equal(code, 1008)
   t.match(reason, /rate limit/)
+  // The server finishes the socket's taken frames before its cleanup: wait for that.
+  await until(() => app.registry.connectionCount === 0)
   t.equal((await app.store.latest('r', 100)).length, 1, 'only the one allowed message is stored')
 })
 
@@ -121,8 +123,9 @@ t.test('REST past its rate limit gets 429 with {error, message}', async (t) => {
 })
 
 t.test('one typing_start per keystroke reaches the room once; typing_stop always does', async (t) => {
-  const { wsBase } = await listen(t, { typingThrottleMs: 60_000 })
+  const { app, wsBase } = await listen(t, { typingThrottleMs: 60_000 })
   const alice = await connect(t, `${wsBase}/ws/r/alice?username=Alice`)
+  await until(async () => (await app.presence.online('r')).includes('alice'))
   const bob = await connect(t, `${wsBase}/ws/r/bob`)
   for (let i = 0; i < 5; i++) alice.send({ type: 'typing_start', timestamp: Date.now() })
   alice.send({ type: 'typing_stop' })

@@ -94,7 +94,7 @@ t.test('a snapshot larger than a small byte budget reaches a new socket whole, n
   const n = 100
   const name = (i: number) => `User${i}-${'x'.repeat(30)}`
   await Promise.all(Array.from({ length: n }, (_, i) => connect(t, `${wsBase}/ws/big/u${i}?username=${name(i)}`)))
-  await until(() => app.registry.onlineUsers('big').length === n)
+  await until(async () => (await app.presence.online('big')).length === n)
   const late = await connect(t, `${wsBase}/ws/big/late?username=Late`)
   await until(() => late.frames.filter((f) => f.snapshot === true).length === n, 5000)
   const snapshot = late.frames.filter((f) => f.snapshot === true)

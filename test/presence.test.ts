@@ -24,6 +24,28 @@ t.test('a user with two tabs joins once and leaves once', async (t) => {
   t.match(await bob.ofType('user_left'), { user_id: 'alice', username: 'Alice', online_count: 1 })
 })
 
+t.test('a user who joins while a socket registers reaches it once: live or in its snapshot, never both', async (t) => {
+  const { app, wsBase } = await listen(t)
+  for (let round = 0; round < 5; round++) {
+    const room = `race-${round}`
+    await app.inject({ ...joinAlice, url: `/rooms/${room}/join` })
+    // bob is new: his registration waits for his profile's commit; alice's stored
+    // profile makes hers quick, so her join lands while bob registers.
+    const [bob, alice] = await Promise.all([
+      connect(t, `${wsBase}/ws/${room}/bob-${round}?username=Bob`),
+      connect(t, `${wsBase}/ws/${room}/alice`)
+    ])
+    await until(async () => (await app.presence.online(room)).length === 2)
+    await alice.settle()
+    await bob.settle()
+    const aboutAlice = bob.frames.filter((f) => f.type === 'user_joined' && f.user_id === 'alice')
+    t.equal(aboutAlice.length, 1, `round ${round}: alice reached bob once (${aboutAlice.map((f) => (f.snapshot ? 'snapshot' : 'live')).join(', ')})`)
+    bob.socket.close()
+    alice.socket.close()
+    await Promise.all([bob.closed, alice.closed])
+  }
+})
+
 t.test('presence=1 gets a room_state of who is online first', async (t) => {
   const { app, wsBase } = await listen(t)
   await app.inject(joinAlice)

@@ -24,8 +24,10 @@ interface Room {
   connections: Set<Connection>
   /** Presence frames waiting for the end of the turn or of the window (with `coalesce`). */
   pending: Array<{ data: Buffer, envelope: Envelope }>
-  /** Sockets added while frames were pending: how many of them were queued before the socket. */
+  /** Sockets added while frames were pending: how many of them were queued before the socket (or its presence read). */
   late: Map<Connection, number>
+  /** Sockets whose presence snapshot is still to be read: presence frames skip them (the read will cover them). */
+  unread: Set<Connection>
   /** When pending frames last went out, and the timer that sends the next ones. */
   flushedAt: number
   flushTimer?: NodeJS.Timeout
@@ -84,8 +86,10 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
     flush(room)
     const { except } = envelope
     let sent = 0
+    const presence = envelope.coalesce === true
     for (const connection of room.connections) {
       if (except !== undefined && connection.id === except) continue
+      if (presence && room.unread.has(connection)) continue
       // One socket's failure must not cost the rest of the room its delivery.
       try {
         connection.send(data, envelope.seq, envelope.key)
@@ -108,6 +112,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
     const all = pending.length === 1 ? pending[0].data : Buffer.concat(pending.map((p) => p.data))
     const sent = new Array<number>(pending.length).fill(0)
     for (const connection of room.connections) {
+      if (room.unread.has(connection)) continue
       const from = late.get(connection) ?? 0
       let data = all
       if (from > 0 || excepts.has(connection.id)) {
@@ -141,12 +146,19 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
   }
 
   return {
-    async add (connection: Connection): Promise<void> {
+    /**
+     * `snapshotLater`: the socket reads who is online after this (its snapshot), and
+     * calls presenceRead just before: until then presence frames skip it, as that read
+     * covers them (a user_joined sent meanwhile would reach it twice, live and in the
+     * snapshot).
+     */
+    async add (connection: Connection, snapshotLater = false): Promise<void> {
       metrics?.connectionOpened()
       const existing = rooms.get(connection.roomId)
       if (existing) {
         track(connection, 1, existing)
         existing.connections.add(connection)
+        if (snapshotLater) existing.unread.add(connection)
         // Frames queued before the socket was here are not for it (its snapshot covers them).
         if (existing.pending.length > 0) existing.late.set(connection, existing.pending.length)
         // The room's subscription may still be on its way: this socket waits for it too.
@@ -166,7 +178,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       } else {
         subscribed = broker.subscribe(roomId, listener)
       }
-      const room: Room = { connections: new Set([connection]), users: new Map(), pending: [], late: new Map(), flushedAt: 0, listener, subscribed, close }
+      const room: Room = { connections: new Set([connection]), users: new Map(), pending: [], late: new Map(), unread: new Set(snapshotLater ? [connection] : []), flushedAt: 0, listener, subscribed, close }
       track(connection, 1, room)
       rooms.set(connection.roomId, room)
       try {
@@ -182,10 +194,18 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       }
     },
 
+    /** The socket reads who is online now (see add): presence frames from here on reach it, those queued before do not. */
+    presenceRead (connection: Connection): void {
+      const room = rooms.get(connection.roomId)
+      if (!room?.unread.delete(connection)) return
+      if (room.pending.length > 0) room.late.set(connection, room.pending.length)
+    },
+
     async remove (connection: Connection): Promise<void> {
       const room = rooms.get(connection.roomId)
       if (!room || !room.connections.delete(connection)) return
       room.late.delete(connection)
+      room.unread.delete(connection)
       track(connection, -1, room)
       if (room.connections.size > 0) return
       rooms.delete(connection.roomId)

@@ -138,7 +138,7 @@ async function register (ctx: Socket, firstForUser: boolean): Promise<void> {
       if (created) log.info({}, `✅ Auto-registered user ${request.userId}`)
       return profile
     })
-  const [profile] = await Promise.all([registered, deps.registry.add(ctx.connection)])
+  const [profile] = await Promise.all([registered, deps.registry.add(ctx.connection, true)])
   const online = await onlineNow(ctx)
   // A room of a thousand profiles is bulk too: it waits for the peer to read, within the budget.
   if (request.presence || deps.config.extendedFrames) await ctx.writePaced(await roomState(ctx, online))

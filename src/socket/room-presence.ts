@@ -59,6 +59,8 @@ export async function announce (ctx: Socket, type: 'user_joined' | 'user_left', 
 export async function onlineNow (ctx: Socket): Promise<Array<{ id: string, profile: Profile | undefined }>> {
   const { presence, registry, chat: { store } } = ctx.deps
   const { roomId, userId } = ctx.request
+  // Presence frames reach this socket from the read on: what came before, the read has.
+  registry.presenceRead(ctx.connection)
   const online = await presence.online(roomId).catch(() => registry.onlineUsers(roomId))
   if (!online.includes(userId)) online.push(userId)
   const profiles = await store.getProfiles(roomId, online)
