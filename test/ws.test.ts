@@ -336,3 +336,20 @@ t.test('answers come in the order of the frames, and a refused send names its cl
     'message', 'error:invalid_json:undefined', 'error:content_too_long:c-2', 'ping'
   ])
 })
+
+t.test('a failed read of the sender\'s account fails that frame only: the next frame reads it again and is stored', async (t) => {
+  const { app, wsBase } = await listen(t)
+  const getUser = app.store.getUser
+  let calls = 0
+  app.store.getUser = async (id) => {
+    if (calls++ === 0) throw new Error('database away')
+    return getUser.call(app.store, id)
+  }
+  const socket = await connect(t, `${wsBase}/ws/r/u?username=Ada`)
+  socket.send({ content: 'first' })
+  t.match(await socket.ofType('error'), { code: 'internal_error' })
+  socket.send({ content: 'second' })
+  t.match(await socket.ofType('message'), { content: 'second', username: 'Ada' })
+  t.equal(calls, 2, 'read again, not the failure kept')
+  t.same((await app.store.latest('r', 10)).map((m) => m.content), ['second'])
+})

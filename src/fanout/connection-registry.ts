@@ -129,6 +129,11 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
     if (metrics) pending.forEach(({ envelope }, i) => metrics.delivered(envelope, sent[i]))
   }
 
+  /** The socket knows who is online as of now: the presence frames queued so far are not for it. */
+  function coveredFrom (room: Room, connection: Connection): void {
+    if (room.pending.length > 0) room.late.set(connection, room.pending.length)
+  }
+
   function track (connection: Connection, delta: 1 | -1, room?: Room): void {
     count += delta
     if (room) {
@@ -158,9 +163,9 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       if (existing) {
         track(connection, 1, existing)
         existing.connections.add(connection)
+        // Frames queued before its presence read are not for it (its snapshot covers them).
         if (snapshotLater) existing.unread.add(connection)
-        // Frames queued before the socket was here are not for it (its snapshot covers them).
-        if (existing.pending.length > 0) existing.late.set(connection, existing.pending.length)
+        else coveredFrom(existing, connection)
         // The room's subscription may still be on its way: this socket waits for it too.
         return existing.subscribed
       }
@@ -197,8 +202,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
     /** The socket reads who is online now (see add): presence frames from here on reach it, those queued before do not. */
     presenceRead (connection: Connection): void {
       const room = rooms.get(connection.roomId)
-      if (!room?.unread.delete(connection)) return
-      if (room.pending.length > 0) room.late.set(connection, room.pending.length)
+      if (room?.unread.delete(connection)) coveredFrom(room, connection)
     },
 
     async remove (connection: Connection): Promise<void> {

@@ -51,7 +51,11 @@ export interface Socket {
 }
 
 function account (ctx: Socket): Promise<User | undefined> {
-  ctx.account ??= ctx.deps.chat.store.getUser(ctx.request.userId)
+  // A failed read is not kept: the next chat frame asks again.
+  ctx.account ??= ctx.deps.chat.store.getUser(ctx.request.userId).catch((err) => {
+    ctx.account = undefined
+    throw err
+  })
   return ctx.account
 }
 

@@ -128,7 +128,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     return { message: appendRow(message), created: true }
   }
 
-  // Run inside the group commit: a burst of connects (a deploy) pays one commit per turn.
+  // Run inside the group commit: a burst of connects (a deploy) shares commits (PROFILE_WAIT_MS).
   const upsertProfileInBatch = (roomId: string, userId: string, values: ProfileValues, mode: ProfileMode) => {
     const now = new Date().toISOString()
     // The cache is exact (this process is the file's only writer) and kept inside the
@@ -149,8 +149,6 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
         joined_at: profile.joinedAt
       })
       remember(roomId, userId, profile)
-      // The user's fallback (a guest's newest profile) may have changed.
-      users.forget(userId)
     }
     return { profile, created: !current }
   }
@@ -177,7 +175,6 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     seqs.clear()
     activity.clear()
     forgetProfiles()
-    users.forgetAll()
   }
 
   function flush (): void {
@@ -275,7 +272,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
   })
 
   return {
-    ...users.store,
+    ...users,
     ...createSqliteDirect(db, write),
     ...createSqliteRooms(db),
     async upsertProfile (roomId, userId, values, mode) {
@@ -325,6 +322,8 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
       db.prepare('SELECT 1').get()
     },
     async close () {
+      if (scheduled !== null) clearTimeout(scheduled.timer as NodeJS.Timeout)
+      scheduled = null
       if (pending.length > 0) flush()
       if (db.open) db.close()
     }

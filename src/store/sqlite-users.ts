@@ -19,20 +19,7 @@ interface UserRow {
  * `onProfilesChanged(userId)`: a user's room profiles were rewritten (a new name or
  * avatar), so a cache of them must forget that user.
  */
-export interface SqliteUsers {
-  store: UserStore
-  /** A profile of the user was written: a guest's user (read from their newest profile) may differ now. */
-  forget (userId: string): void
-  /** A write rolled back: what was kept may be void. */
-  forgetAll (): void
-}
-
-// Users read lately (every socket connect reads its user): a bounded cache, exact because
-// this process is the file's only writer. It keeps rows, not User objects: each read
-// hands out a new object.
-const USER_CACHE = 10_000
-
-export function createSqliteUsers (db: Database.Database, onProfilesChanged: (userId: string) => void): SqliteUsers {
+export function createSqliteUsers (db: Database.Database, onProfilesChanged: (userId: string) => void): UserStore {
   const COLUMNS = 'user_id, username, display_name, email, password_hash, avatar_url, avatar_urls, bio, fields, created_at'
   const selectUser = db.prepare<[string], UserRow>(`SELECT ${COLUMNS} FROM users WHERE user_id = ?`)
   const selectNewestProfile = db.prepare<[string], { username: string | null, avatar_url: string | null, joined_at: string }>(
@@ -49,27 +36,15 @@ export function createSqliteUsers (db: Database.Database, onProfilesChanged: (us
   const selectSetting = db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?')
   const insertSetting = db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
 
-  type Found = { row: UserRow, stored: boolean } | null
-  const cache = new Map<string, Found>()
-
-  function read (id: string): Found {
-    const row = selectUser.get(id)
-    if (row) return { row, stored: true }
-    // A guest: the user as their newest room profile has them.
-    const profile = selectNewestProfile.get(id)
-    if (!profile) return null
-    const guest: UserRow = { user_id: id, username: profile.username, display_name: null, email: null, password_hash: null, avatar_url: profile.avatar_url, avatar_urls: null, bio: null, fields: '{}', created_at: profile.joined_at }
-    return { row: guest, stored: false }
-  }
-
   function userOf (id: string): { user: User, stored: boolean } | undefined {
-    let found = cache.get(id)
-    if (found === undefined) {
-      found = read(id)
-      if (cache.size >= USER_CACHE) cache.clear()
-      cache.set(id, found)
+    const row = selectUser.get(id)
+    if (row) return { user: fromRow(row), stored: true }
+    const profile = selectNewestProfile.get(id)
+    if (!profile) return undefined
+    return {
+      stored: false,
+      user: { id, username: profile.username, displayName: null, email: null, avatarUrl: profile.avatar_url, avatarUrls: null, bio: null, fields: {}, account: false, createdAt: profile.joined_at }
     }
-    return found === null ? undefined : { user: fromRow(found.row), stored: found.stored }
   }
 
   function checkName (username: string | null, exceptId: string): void {
@@ -99,7 +74,6 @@ export function createSqliteUsers (db: Database.Database, onProfilesChanged: (us
       fields: '{}',
       created_at: new Date().toISOString()
     }
-    cache.delete(user.id)
     insertUser.run({ ...row, name_key: user.username.toLowerCase() })
     return fromRow(row)
   })
@@ -123,7 +97,6 @@ export function createSqliteUsers (db: Database.Database, onProfilesChanged: (us
       fields: JSON.stringify(after.fields),
       name_key: nameKey(after)
     }
-    cache.delete(id)
     if (found.stored) updateRow.run(row)
     else insertUser.run({ ...row, password_hash: null, created_at: before.createdAt })
     if (roomName(after) !== roomName(before) || after.avatarUrl !== before.avatarUrl) {
@@ -133,7 +106,7 @@ export function createSqliteUsers (db: Database.Database, onProfilesChanged: (us
     return after
   })
 
-  const store: UserStore = {
+  return {
     async getUser (id) {
       return userOf(id)?.user
     },
@@ -157,7 +130,6 @@ export function createSqliteUsers (db: Database.Database, onProfilesChanged: (us
       return selectSetting.get(key)!.value
     }
   }
-  return { store, forget: (userId) => cache.delete(userId), forgetAll: () => cache.clear() }
 }
 
 function fromRow (row: UserRow): User {
