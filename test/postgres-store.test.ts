@@ -298,6 +298,32 @@ function postgresSuite (connectionString: string): void {
     t.strictSame(rows.map((r) => r.version), range(1, SCHEMA_VERSION))
   })
 
+  t.test('a batch whose connection is killed before it commits is redone on another: each message once, in order, and the pool carries on', async (t) => {
+    const { store, schema } = await fresh(t)
+    await store.append(draft({ roomId: 'r', content: 'm1' }))
+    // The room's row locked from outside: the next batch waits on it, uncommitted.
+    const holder = await admin.connect()
+    await holder.query('BEGIN')
+    await holder.query(`SELECT 1 FROM ${schema}.rooms WHERE room_id = 'r' FOR UPDATE`)
+    const pending = range(2, 6).map((i) => store.append(draft({ roomId: 'r', content: `m${i}` })))
+    let pid: number | undefined
+    for (let i = 0; i < 200 && pid === undefined; i++) {
+      const { rows } = await admin.query(`SELECT pid FROM pg_stat_activity WHERE application_name = 'parley' AND wait_event_type = 'Lock'
+        AND query LIKE '%WITH input%'`)
+      pid = rows[0]?.pid
+      if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    t.ok(pid, 'the batch waits on the room lock')
+    await admin.query('SELECT pg_terminate_backend($1)', [pid])
+    await holder.query('COMMIT')
+    holder.release()
+    const stored = await Promise.all(pending)
+    t.strictSame(stored.map((m) => [m.seq, m.content]), range(2, 6).map((i) => [i, `m${i}`]), 'redone one by one, in call order')
+    const after = await Promise.all(range(7, 30).map((i) => store.append(draft({ roomId: 'r', content: `m${i}` }))))
+    t.strictSame(after.map((m) => m.seq), range(7, 30), 'later batches run on live connections')
+    t.strictSame((await store.latest('r', 100)).map((m) => m.content), range(1, 30).map((i) => `m${i}`), 'each message stored once')
+  })
+
   t.test('a closed store refuses further work', async (t) => {
     const { store } = await fresh(t)
     await store.close()

@@ -74,6 +74,12 @@ interface Item {
  * next messages gather for the next one (one commit for many); batches of different
  * rooms run side by side, up to `parallel` at once. A room is in at most one batch in
  * flight, so one sender's messages take seqs in the order they were appended.
+ *
+ * A batch's connection is kept for the next batch: when a commit comes back, the
+ * messages that gathered meanwhile are sent on it at once, before the committed ones
+ * are answered. Through the pool they would go out only after every answer (its
+ * checkout waits for the turn's end), and each cycle of the room's queue would be a
+ * round trip plus the answering longer.
  */
 export function createPostgresAppender ({ pool, parallel, findByClientId }: {
   pool: pg.Pool
@@ -94,50 +100,82 @@ export function createPostgresAppender ({ pool, parallel, findByClientId }: {
     setImmediate(() => {
       scheduled = false
       pump()
+      settled()
     })
   }
 
-  function pump (): void {
-    while (inFlight < parallel && queue.length > 0) {
-      const batch: Item[] = []
-      const rest: Item[] = []
-      const rooms = new Set<string>()
-      for (const item of queue) {
-        if (busy.has(item.message.roomId) || batch.length >= MAX_BATCH) rest.push(item)
-        else {
-          batch.push(item)
-          rooms.add(item.message.roomId)
-        }
+  /** The next batch: queued messages of rooms with no batch in flight, in arrival order. */
+  function take (): Item[] | null {
+    const batch: Item[] = []
+    const rest: Item[] = []
+    const rooms = new Set<string>()
+    for (const item of queue) {
+      if (busy.has(item.message.roomId) || batch.length >= MAX_BATCH) rest.push(item)
+      else {
+        batch.push(item)
+        rooms.add(item.message.roomId)
       }
-      if (batch.length === 0) return
-      queue = rest
-      for (const room of rooms) busy.add(room)
-      inFlight++
-      run(batch).finally(() => {
-        inFlight--
-        for (const room of rooms) busy.delete(room)
-        pump()
-        if (queue.length === 0 && inFlight === 0) for (const resolve of idlers.splice(0)) resolve()
-      })
     }
+    if (batch.length === 0) return null
+    queue = rest
+    for (const room of rooms) busy.add(room)
+    return batch
   }
 
-  async function run (batch: Item[]): Promise<void> {
+  /** Starts what can start; `spare` is a connection just freed, used first (its query goes out now). */
+  function pump (spare?: pg.PoolClient): void {
+    while (inFlight < parallel && queue.length > 0) {
+      const batch = take()
+      if (batch === null) break
+      inFlight++
+      // run answers every item, whatever fails: a throw here would be a bug, not a reason to hang them.
+      run(batch, spare).catch((err) => { for (const item of batch) item.reject(err) })
+      spare = undefined
+    }
+    spare?.release()
+  }
+
+  function settled (): void {
+    if (queue.length === 0 && inFlight === 0) for (const resolve of idlers.splice(0)) resolve()
+  }
+
+  async function run (batch: Item[], spare: pg.PoolClient | undefined): Promise<void> {
+    let client = spare
+    let results: AppendResult[] | undefined
+    let failed: unknown
     try {
-      const results = await appendBatch(batch)
-      for (let i = 0; i < batch.length; i++) batch[i].resolve(results[i])
+      client ??= await pool.connect()
+      results = await appendBatch(client, batch)
     } catch (err) {
-      // The statement rolled back whole (its counters with it). A twin client_id from
-      // another instance, or one bad message: redo them one by one, in order, so the
-      // rest are stored and each gets its own answer.
-      for (const item of batch) {
-        try {
-          item.resolve((await appendAlone(item, batch.length === 1 ? err : undefined))[0])
-        } catch (itemErr) {
-          item.reject(itemErr)
-        }
+      failed = err
+    }
+    if (results !== undefined) {
+      // The next batch goes out on this connection before these are answered.
+      finish(batch, client)
+      for (let i = 0; i < batch.length; i++) batch[i].resolve(results[i])
+      settled()
+      return
+    }
+    // The statement rolled back whole (its counters with it), or no connection: a twin
+    // client_id from another instance, or one bad message. Redo them one by one, in
+    // order, so the rest are stored and each gets its own answer.
+    // As pool.query does: a connection whose statement failed is closed, not reused.
+    client?.release(failed instanceof Error ? failed : new Error(String(failed)))
+    for (const item of batch) {
+      try {
+        item.resolve((await appendAlone(item, batch.length === 1 ? failed : undefined))[0])
+      } catch (itemErr) {
+        item.reject(itemErr)
       }
     }
+    finish(batch, undefined)
+    settled()
+  }
+
+  function finish (batch: Item[], client: pg.PoolClient | undefined): void {
+    inFlight--
+    for (const item of batch) busy.delete(item.message.roomId)
+    pump(client)
   }
 
   /**
@@ -147,16 +185,16 @@ export function createPostgresAppender ({ pool, parallel, findByClientId }: {
   async function appendAlone (item: Item, failed?: unknown): Promise<AppendResult[]> {
     if (failed !== undefined && !isUniqueViolation(failed)) throw failed
     try {
-      return await appendBatch([item])
+      return await appendBatch(pool, [item])
     } catch (err) {
       if (!isUniqueViolation(err)) throw err
-      return appendBatch([item])
+      return appendBatch(pool, [item])
     }
   }
 
-  async function appendBatch (batch: Item[]): Promise<AppendResult[]> {
+  async function appendBatch (db: pg.Pool | pg.PoolClient, batch: Item[]): Promise<AppendResult[]> {
     const column = (pick: (m: NewMessage) => string | null) => batch.map((item) => pick(item.message))
-    const { rows } = await pool.query<{ id: string, seq: string, created_at: Date, username: string, avatar: string | null }>({
+    const { rows } = await db.query<{ id: string, seq: string, created_at: Date, username: string, avatar: string | null }>({
       name: 'parley-append-batch',
       text: APPEND_BATCH,
       values: [
