@@ -32,7 +32,7 @@ export default fp(async function corsPlugin (fastify) {
 
   fastify.decorate('refuseForeignOrigin', async function refuseForeignOrigin (request: FastifyRequest, reply: FastifyReply) {
     const { origin } = request.headers
-    if (!isAllowedOrigin(origin, request.raw.socket?.localPort)) {
+    if (!isAllowedOrigin(origin, () => request.raw.socket?.localPort)) {
       request.log.warn({ origin }, 'websocket origin refused')
       return reply.code(403).send({ error: 'Forbidden', message: `origin ${origin} is not allowed` })
     }

@@ -16,9 +16,12 @@ export function createOriginCheck (config: Pick<Config, 'corsOrigins' | 'corsOri
   const exact = new Set(config.corsOrigins)
   if (config.publicUrl !== null) exact.add(config.publicUrl)
   const pattern = config.corsOriginPattern
-  return function isAllowedOrigin (origin: string | undefined, localPort?: number): boolean {
+  /** `localPort` is asked only for an origin no rule lists (it is a syscall on every socket that reads it). */
+  return function isAllowedOrigin (origin: string | undefined, localPort?: () => number | undefined): boolean {
     if (origin === undefined) return true
-    return exact.has(origin) || (pattern !== null && pattern.test(origin)) || (localPort !== undefined && isLoopbackOrigin(origin, localPort))
+    if (exact.has(origin) || (pattern !== null && pattern.test(origin))) return true
+    const port = localPort?.()
+    return port !== undefined && isLoopbackOrigin(origin, port)
   }
 }
 
