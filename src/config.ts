@@ -59,7 +59,7 @@ export const VARIABLES = {
   wsDrainTimeoutMs: env('WS_DRAIN_TIMEOUT_MS', int(100, 600_000, 30_000, 'A replay (`since=`, a DM socket\'s offline push) larger than MAX_BUFFERED_BYTES waits this long at most for the client to read what is queued; then close 1013 (slow consumer).')),
   wsMessageRate: env('WS_MESSAGE_RATE', Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 5, description: 'Chat messages per second per socket.' })),
   wsMessageBurst: env('WS_MESSAGE_BURST', int(1, 1_000_000, 10, 'Chat messages a socket may send in a burst above WS_MESSAGE_RATE.')),
-  wsFrameRate: env('WS_FRAME_RATE', Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 30, description: 'Frames of any kind per second per socket.' })),
+  wsFrameRate: env('WS_FRAME_RATE', Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 30, description: 'Frames of any kind per second per socket; the client\'s protocol pings count apart, at the same rate and burst.' })),
   wsFrameBurst: env('WS_FRAME_BURST', int(1, 1_000_000, 60, 'Frames a socket may send in a burst above WS_FRAME_RATE.')),
   wsAbuseLimit: env('WS_ABUSE_LIMIT', int(1, 1_000_000, 30, 'Rate-limit refusals (refilled at this many per 10 s) before the socket is closed with 1008.')),
   wsMaxPendingFrames: env('WS_MAX_PENDING_FRAMES', int(1, 100_000, 64, 'Frames of one socket waiting to be handled (commits in flight included); more are refused with `overloaded`. Raise it with WS_MESSAGE_RATE: at 250 messages/s, 64 frames are 256 ms of a stalled database.')),

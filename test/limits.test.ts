@@ -36,6 +36,32 @@ t.test('sustained abuse closes the socket with 1008', async (t) => {
   t.equal((await app.store.latest('r', 100)).length, 1, 'only the one allowed message is stored')
 })
 
+t.test('protocol pings are limited as frames: within the rate each gets its pong, a flood closes the socket with 1008', async (t) => {
+  const { app, wsBase } = await listen(t, { wsFrameRate: 0.001, wsFrameBurst: 4, wsAbuseLimit: 5 })
+  for (const path of ['/ws/r/calm', '/ws/dm/calm']) {
+    const calm = await connect(t, `${wsBase}${path}`)
+    const pongs: string[] = []
+    calm.socket.on('pong', (data) => pongs.push(data.toString()))
+    for (const payload of ['a', 'b', 'c', 'd']) calm.socket.ping(payload)
+    await until(() => pongs.length === 4)
+    t.same(pongs, ['a', 'b', 'c', 'd'], `${path}: four pings within the burst, four pongs echoing them`)
+    // Past the burst: unanswered strikes, below the abuse limit the socket stays.
+    for (let i = 0; i < 5; i++) calm.socket.ping('late')
+    calm.send({ type: 'keep_alive' })
+    await calm.ofType('ping')
+    t.equal(calm.socket.readyState, calm.socket.OPEN, `${path}: five strikes, still open`)
+    t.equal(pongs.length, 4, `${path}: pings past the rate get no pong`)
+    calm.socket.close()
+    await calm.closed
+  }
+  for (const path of ['/ws/r/flood', '/ws/dm/flood']) {
+    const flood = await connect(t, `${wsBase}${path}`)
+    for (let i = 0; i < 50; i++) flood.socket.ping(String(i))
+    t.match(await flood.closed, { code: 1008, reason: /rate limit/ }, `${path}: a ping flood is closed as abuse`)
+  }
+  await until(() => app.registry.connectionCount === 0)
+})
+
 t.test('a room at its socket cap refuses the next socket with 1013', async (t) => {
   const { wsBase } = await listen(t, { maxSocketsPerRoom: 2 })
   const a = await connect(t, `${wsBase}/ws/full/a`)

@@ -19,6 +19,8 @@ async function pair (t: Tap) {
   const duplicates: Array<[number, number]> = []
   const connection = createSocketConnection({
     socket, id: 'c1', roomId: 'r', userId: 'u', address: '127.0.0.1', maxBufferedBytes: 1 << 20, drainTimeoutMs: 1000,
+    limits: { wsFrameRate: 30, wsFrameBurst: 60, wsAbuseLimit: 30 },
+    onAbuse: () => t.fail('no pings'),
     onSlow: () => t.fail('not slow'),
     onDuplicate: (seq, lastSent) => duplicates.push([seq, lastSent])
   })

@@ -8,7 +8,7 @@ import type { ConnectionRegistry } from '../fanout/connection-registry'
 import type { PresenceTracker } from '../fanout/presence-tracker'
 import type { Metrics } from '../ops/metrics'
 import { CLOSES } from '../socket/close-codes'
-import { createSocketConnection } from '../socket/connection'
+import { closeAbusive, createSocketConnection } from '../socket/connection'
 import { parseJsonObject, unknownType } from '../socket/frames'
 import type { SessionLogger } from '../socket/session'
 import { TokenBucket } from '../socket/token-bucket'
@@ -21,7 +21,7 @@ export interface DmSocketDeps {
   registry: ConnectionRegistry
   presence: PresenceTracker
   config: Config
-  metrics?: Pick<Metrics, 'slowConsumerCut'>
+  metrics?: Pick<Metrics, 'slowConsumerCut' | 'abuseClose'>
 }
 
 // A claimed DM not marked delivered (the process died between push and mark) is
@@ -66,6 +66,8 @@ export function openDmSocket (socket: WebSocket, request: { userId: string, addr
       registry.remove(connection).catch(() => {})
       connection.close(CLOSES.slowConsumer.code, CLOSES.slowConsumer.reason)
     },
+    limits: config,
+    onAbuse: () => closeAbusive(connection, log, deps.metrics, 'pings'),
     onDuplicate: () => {},
     onKeySent: (key) => { if (key.startsWith('in:')) mark(key.slice(3)) }
   })

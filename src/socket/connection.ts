@@ -1,6 +1,11 @@
 // A registry connection over a ws socket, with the socket's byte budget and the recovery hold.
 import { WebSocket } from 'ws'
+import type { Config } from '../config'
 import type { Connection } from '../fanout/connection-registry'
+import type { Metrics } from '../ops/metrics'
+import { CLOSES } from './close-codes'
+import type { SessionLogger } from './session'
+import { ABUSE_WINDOW_S, TokenBucket } from './token-bucket'
 import { pongFrame, streamOf, textFrame } from './ws-internals'
 
 // A close handshake that a stalled peer never completes must not hold the socket.
@@ -25,6 +30,15 @@ export interface SocketConnectionOptions {
   onDuplicate (seq: number, lastSent: number): void
   /** A keyed frame (a direct message) was sent to this socket for the first time. */
   onKeySent? (key: string): void
+  /**
+   * The peer's protocol pings, limited as frames are: WS_FRAME_RATE a second and
+   * WS_FRAME_BURST above it are answered; each one past that is a strike, unanswered,
+   * and WS_ABUSE_LIMIT strikes within 10 s call `onAbuse` (once). A ping costs the
+   * server a pong write, so a flood of them is a flood of frames.
+   */
+  limits: Pick<Config, 'wsFrameRate' | 'wsFrameBurst' | 'wsAbuseLimit'>
+  /** Called once when the peer keeps pinging past its limits: the caller closes with 1008. */
+  onAbuse (): void
 }
 
 export interface SocketConnection extends Connection {
@@ -40,6 +54,13 @@ export interface SocketConnection extends Connection {
   release (throughSeq: number): void
   /** Records a keyed frame sent past the hold (with write): a held or later copy of it is dropped. */
   remember (key: string): void
+}
+
+/** A socket past its limits (frames or protocol pings) for WS_ABUSE_LIMIT refusals: closed with 1008. */
+export function closeAbusive (connection: SocketConnection, log: SessionLogger, metrics: Pick<Metrics, 'abuseClose'> | undefined, what: 'frames' | 'pings'): void {
+  if (what === 'pings') log.warn({}, 'closing an abusive socket (pings past WS_FRAME_RATE)')
+  metrics?.abuseClose()
+  connection.close(CLOSES.abuse.code, CLOSES.abuse.reason)
 }
 
 /**
@@ -108,7 +129,17 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
     })
   }
 
-  socket.on('ping', (payload: Buffer) => { put(pongFrame(payload)) })
+  const { limits } = opts
+  const pingBucket = new TokenBucket(limits.wsFrameRate, limits.wsFrameBurst)
+  const strikes = new TokenBucket(limits.wsAbuseLimit / ABUSE_WINDOW_S, limits.wsAbuseLimit)
+  let abusive = false
+  socket.on('ping', (payload: Buffer) => {
+    if (pingBucket.take()) return put(pongFrame(payload))
+    if (!strikes.take() && !abusive) {
+      abusive = true
+      opts.onAbuse()
+    }
+  })
 
   return {
     id: opts.id,

@@ -10,7 +10,7 @@ import type { Metrics } from '../ops/metrics'
 import type { User } from '../store/store'
 import { nameFor } from '../users/users'
 import { CLOSES } from './close-codes'
-import { createSocketConnection, type SocketConnection } from './connection'
+import { closeAbusive, createSocketConnection, type SocketConnection } from './connection'
 import type { SocketQuery } from './query'
 import { createSocketSession, type SessionLogger } from './session'
 import { announce, onlineNow, roomState, snapshot } from './room-presence'
@@ -80,10 +80,7 @@ export function openSocket (socket: WebSocket, request: SocketRequest, deps: Soc
     connectionId: ctx.connection.id,
     after: ready,
     reply: ctx.write,
-    onAbuse: () => {
-      deps.metrics?.abuseClose()
-      ctx.connection.close(CLOSES.abuse.code, CLOSES.abuse.reason)
-    },
+    onAbuse: () => closeAbusive(ctx.connection, log, deps.metrics, 'frames'),
     log,
     metrics: deps.metrics
   })
@@ -118,6 +115,8 @@ function connect (socket: WebSocket, request: SocketRequest, deps: SocketHandler
       registry.remove(connection).catch((err) => log.error({ err }, 'registry removal failed'))
       connection.close(CLOSES.slowConsumer.code, CLOSES.slowConsumer.reason)
     },
+    limits: config,
+    onAbuse: () => closeAbusive(connection, log, metrics, 'pings'),
     onDuplicate: (seq, lastSent) => {
       metrics?.duplicateDropped()
       if (duplicates++ === 0) log.error({ seq, lastSent }, 'a chat message reached a socket twice or out of order; dropped (later ones are counted in parley_ws_duplicates_dropped_total)')

@@ -5,7 +5,7 @@ import { checkContent, displayName } from '../chat/text'
 import { publishTyping } from '../chat/typing'
 import { parseClientFrame, type ClientFrame } from './frames'
 import type { Metrics } from '../ops/metrics'
-import { TokenBucket } from './token-bucket'
+import { ABUSE_WINDOW_S, TokenBucket } from './token-bucket'
 
 export interface SessionLogger {
   info (obj: object, msg: string): void
@@ -43,8 +43,6 @@ export interface SessionOptions {
   metrics?: Pick<Metrics, 'frameRefused'>
 }
 
-// Refusals past the abuse limit within this window close the socket.
-const ABUSE_WINDOW_S = 10
 
 /** One socket's conversation: frames in, in order, within limits; typing state; cleanup on close. */
 export function createSocketSession (opts: SessionOptions) {

@@ -1,3 +1,6 @@
+// Refusals past the abuse limit within this window close a socket (frames and pings alike).
+export const ABUSE_WINDOW_S = 10
+
 /** A token bucket: `rate` tokens a second, holding at most `burst`. A class: one per socket and limit, so no closures. */
 export class TokenBucket {
   private tokens: number
