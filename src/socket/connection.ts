@@ -5,7 +5,7 @@ import type { Connection } from '../fanout/connection-registry'
 import type { Metrics } from '../ops/metrics'
 import { CLOSES } from './close-codes'
 import type { SessionLogger } from './session'
-import { ABUSE_WINDOW_S, TokenBucket } from './token-bucket'
+import { Strikes, TokenBucket } from './token-bucket'
 import { pongFrame, streamOf, textFrame } from './ws-internals'
 
 // A close handshake that a stalled peer never completes must not hold the socket.
@@ -57,8 +57,8 @@ export interface SocketConnection extends Connection {
 }
 
 /** A socket past its limits (frames or protocol pings) for WS_ABUSE_LIMIT refusals: closed with 1008. */
-export function closeAbusive (connection: SocketConnection, log: SessionLogger, metrics: Pick<Metrics, 'abuseClose'> | undefined, what: 'frames' | 'pings'): void {
-  if (what === 'pings') log.warn({}, 'closing an abusive socket (pings past WS_FRAME_RATE)')
+export function closeAbusive (connection: SocketConnection, log: SessionLogger, metrics: Pick<Metrics, 'abuseClose'> | undefined, cause: 'frames' | 'pings'): void {
+  log.warn({ cause }, 'closing an abusive socket')
   metrics?.abuseClose()
   connection.close(CLOSES.abuse.code, CLOSES.abuse.reason)
 }
@@ -129,16 +129,13 @@ export function createSocketConnection (opts: SocketConnectionOptions): SocketCo
     })
   }
 
-  const { limits } = opts
-  const pingBucket = new TokenBucket(limits.wsFrameRate, limits.wsFrameBurst)
-  const strikes = new TokenBucket(limits.wsAbuseLimit / ABUSE_WINDOW_S, limits.wsAbuseLimit)
-  let abusive = false
+  // Made at the first ping: browsers never send one, so most sockets never pay for them.
+  let pings: { bucket: TokenBucket, strikes: Strikes } | undefined
   socket.on('ping', (payload: Buffer) => {
-    if (pingBucket.take()) return put(pongFrame(payload))
-    if (!strikes.take() && !abusive) {
-      abusive = true
-      opts.onAbuse()
-    }
+    const { limits } = opts
+    pings ??= { bucket: new TokenBucket(limits.wsFrameRate, limits.wsFrameBurst), strikes: new Strikes(limits.wsAbuseLimit) }
+    if (pings.bucket.take()) put(pongFrame(payload))
+    else if (pings.strikes.strike()) opts.onAbuse()
   })
 
   return {

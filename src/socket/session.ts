@@ -5,7 +5,7 @@ import { checkContent, displayName } from '../chat/text'
 import { publishTyping } from '../chat/typing'
 import { parseClientFrame, type ClientFrame } from './frames'
 import type { Metrics } from '../ops/metrics'
-import { ABUSE_WINDOW_S, TokenBucket } from './token-bucket'
+import { Strikes, TokenBucket } from './token-bucket'
 
 export interface SessionLogger {
   info (obj: object, msg: string): void
@@ -43,13 +43,12 @@ export interface SessionOptions {
   metrics?: Pick<Metrics, 'frameRefused'>
 }
 
-
 /** One socket's conversation: frames in, in order, within limits; typing state; cleanup on close. */
 export function createSocketSession (opts: SessionOptions) {
   const { deps, limits, roomId, userId, connectionId, reply, log } = opts
   const frameBucket = new TokenBucket(limits.wsFrameRate, limits.wsFrameBurst)
   const messageBucket = new TokenBucket(limits.wsMessageRate, limits.wsMessageBurst)
-  const abuseBucket = new TokenBucket(limits.wsAbuseLimit / ABUSE_WINDOW_S, limits.wsAbuseLimit)
+  const strikes = new Strikes(limits.wsAbuseLimit)
   // Frames are taken in arrival order (parse, profile, hand to the store) and answered
   // in arrival order (echo of a retry, replies, errors). A chat frame's commit runs
   // between the two, so the next frame does not wait for the previous commit: the
@@ -59,7 +58,6 @@ export function createSocketSession (opts: SessionOptions) {
   // Frames taken and not yet answered, commits in flight included.
   let pending = 0
   let ended = false
-  let abusive = false
   // The username a typing_start went out with, so the typing_stop matches it.
   let typingAs: string | null = null
   let typingRelayedAt = 0
@@ -90,11 +88,7 @@ export function createSocketSession (opts: SessionOptions) {
     // Answers go out in the order of the frames they answer: behind queued frames, in the queue.
     if (!inQueue && pending > 0 && pending < limits.wsMaxPendingFrames) enqueue(async () => () => reply(frame))
     else reply(frame)
-    if (err.code === 'rate_limited' && !abuseBucket.take() && !abusive) {
-      abusive = true
-      log.warn({ code: err.code }, 'closing an abusive socket')
-      opts.onAbuse()
-    }
+    if (err.code === 'rate_limited' && strikes.strike()) opts.onAbuse()
   }
 
   function fail (err: unknown, clientId?: string, inQueue = false): void {

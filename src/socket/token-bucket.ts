@@ -1,5 +1,5 @@
 // Refusals past the abuse limit within this window close a socket (frames and pings alike).
-export const ABUSE_WINDOW_S = 10
+const ABUSE_WINDOW_S = 10
 
 /** A token bucket: `rate` tokens a second, holding at most `burst`. A class: one per socket and limit, so no closures. */
 export class TokenBucket {
@@ -29,4 +29,24 @@ export class TokenBucket {
 
 function performanceNow (): number {
   return performance.now()
+}
+
+/**
+ * The abuse rule of a socket: refusals (frames or pings past their rate) refill at
+ * `limit` per ABUSE_WINDOW_S; past that, the socket is abusive. `strike` says so once.
+ */
+export class Strikes {
+  private readonly bucket: TokenBucket
+  private abusive = false
+
+  constructor (limit: number) {
+    this.bucket = new TokenBucket(limit / ABUSE_WINDOW_S, limit)
+  }
+
+  /** Counts one refusal; true for the one that makes the socket abusive, never again. */
+  strike (): boolean {
+    if (this.abusive || this.bucket.take()) return false
+    this.abusive = true
+    return true
+  }
 }

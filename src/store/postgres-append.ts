@@ -100,7 +100,6 @@ export function createPostgresAppender ({ pool, parallel, findByClientId }: {
     setImmediate(() => {
       scheduled = false
       pump()
-      settled()
     })
   }
 
