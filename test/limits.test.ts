@@ -2,6 +2,7 @@ import t from 'tap'
 import { Writable } from 'node:stream'
 import { buildApp } from '../src/app'
 import { build, connect, listen, testConfig, until } from './helper'
+import { pairKey } from '../src/store/store'
 
 t.test('chat messages past the per-socket rate get rate_limited and are not stored', async (t) => {
   const { app, wsBase } = await listen(t, { wsMessageRate: 0.001, wsMessageBurst: 3 })
@@ -34,6 +35,18 @@ t.test('sustained abuse closes the socket with 1008', async (t) => {
   // The server finishes the socket's taken frames before its cleanup: wait for that.
   await until(() => app.registry.connectionCount === 0)
   t.equal((await app.store.latest('r', 100)).length, 1, 'only the one allowed message is stored')
+})
+
+t.test('a DM socket that keeps sending past its limits is closed with 1008, as a room socket is', async (t) => {
+  const { app, wsBase } = await listen(t, { wsMessageRate: 0.001, wsMessageBurst: 1, wsAbuseLimit: 5 })
+  const socket = await connect(t, `${wsBase}/ws/dm/flooder`)
+  for (let i = 0; i < 20; i++) socket.send({ type: 'dm_message', receiver_id: 'friend', content: `flood ${i}`, client_id: `c${i}` })
+  t.match(await socket.closed, { code: 1008, reason: /rate limit/ })
+  const refused = socket.frames.filter((f) => f.type === 'error')
+  t.ok(refused.length >= 5 && refused.every((f) => f.code === 'rate_limited'), 'each refused frame was answered rate_limited before the close')
+  await until(() => app.registry.connectionCount === 0)
+  const stored = await app.store.directPage(pairKey('flooder', 'friend'), { limit: 100 })
+  t.equal(stored.length, 1, 'only the one allowed DM is stored')
 })
 
 t.test('protocol pings are limited as frames: within the rate each gets its pong, a flood closes the socket with 1008', async (t) => {

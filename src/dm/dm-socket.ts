@@ -11,7 +11,7 @@ import { CLOSES } from '../socket/close-codes'
 import { closeAbusive, createSocketConnection } from '../socket/connection'
 import { parseJsonObject, unknownType } from '../socket/frames'
 import type { SessionLogger } from '../socket/session'
-import { TokenBucket } from '../socket/token-bucket'
+import { Strikes, TokenBucket } from '../socket/token-bucket'
 import { onSocketError, replaceErrorListener } from '../socket/ws-internals'
 import { pairKey, roomName } from '../store/store'
 import { dmChannel, dmWire, inboundKey, sendDirect, type DirectDeps } from './direct'
@@ -118,9 +118,11 @@ export function openDmSocket (socket: WebSocket, request: { userId: string, addr
     await Promise.all(partners.map((partner) => broker.publish(dmChannel(partner), { data })))
   }
 
-  // Frames one at a time, in order, within the room socket's limits.
+  // Frames one at a time, in order, within the room socket's limits; a socket that keeps
+  // going past them is closed as a room socket is (WS_ABUSE_LIMIT refusals in 10 s).
   const frames = new TokenBucket(config.wsFrameRate, config.wsFrameBurst)
   const messages = new TokenBucket(config.wsMessageRate, config.wsMessageBurst)
+  const strikes = new Strikes(config.wsAbuseLimit)
   let pending = 0
   let queue: Promise<unknown> = register().catch((err) => {
     log.error({ err }, 'DM socket registration failed')
@@ -133,6 +135,7 @@ export function openDmSocket (socket: WebSocket, request: { userId: string, addr
       : { type: 'error', code: 'internal_error', message: 'the frame could not be processed; try again' }
     if (clientId !== undefined) frame.client_id = clientId
     write(frame)
+    if (err instanceof ChatError && err.code === 'rate_limited' && strikes.strike()) closeAbusive(connection, log, deps.metrics, 'frames')
   }
 
   async function handle (frame: Record<string, unknown>): Promise<void> {
