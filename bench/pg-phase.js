@@ -152,10 +152,15 @@ async function pgRun (ctx) {
   out.timings = {}
   try {
     log(`\n  -- REST on PostgreSQL (no Redis): Parley vs bare Fastify + pg, ${cfg.rest.connections} connections, ${cfg.rest.durationS} s each`)
-    out.rest = await ctx.restCompare([
+    const restServers = [
       { kind: 'parley', start: () => ctx.startParley({ env: pgEnv, label: 'parley-pg-rest' }) },
       { kind: 'floor', start: () => ctx.startBenchServer('floor-pg', 'bench/floor-pg.js', { DATABASE_URL: cfg.url, DATABASE_SCHEMA: cfg.floorSchema, PG_POOL_SIZE: String(cfg.rest.connections) }) }
-    ], cfg.rest, { label: 'PostgreSQL REST', quietMs: cfg.quietMs })
+    ]
+    out.rest = await ctx.restCompare(restServers, cfg.rest, { label: 'PostgreSQL REST', quietMs: cfg.quietMs, services: ['postgres'] })
+    // A quiet room: one poster, so every batch is one message. What the database spends
+    // on a message that has no company (its statement, its plan, its commit).
+    log(`\n  -- a quiet room on PostgreSQL: one connection POSTing, ${cfg.quiet.durationS} s each ${at()}`)
+    out.quiet = await ctx.restCompare(restServers, { ...cfg.rest, ...cfg.quiet }, { label: 'PostgreSQL quiet room', quietMs: cfg.quietMs, services: ['postgres'], what: ['post'] })
     out.timings.restS = elapsed() / 1000
 
     const f = ctx.fanoutConfig
@@ -287,6 +292,14 @@ function pgReport (pgOut, { targets: t, fanout: fanCfg, pg: cfg }, sqliteRest) {
           verdict(getRatio >= t.pgRestGetRatio && p.get.status5xx === 0)],
         ['  GET 5xx / other non-2xx / errors', codes(p.get), codes(f.get), '', '', ''],
         ['  GET latency mean / p99 worst round (ms)', `${p.get.latencyMean} / ${p.get.latencyP99}`, `${f.get.latencyMean} / ${f.get.latencyP99}`, '', '', ''],
+        ['  CPU per POST, Parley or floor process / PostgreSQL (µs)', `${fmt(p.post.serverCpuUsPerReq, 0)} / ${fmt(p.post.serviceCpuUsPerReq, 0)}`,
+          `${fmt(f.post.serverCpuUsPerReq, 0)} / ${fmt(f.post.serviceCpuUsPerReq, 0)}`, '', '(informative)', ''],
+        ...(pgOut.quiet && pgOut.quiet.parley.post && pgOut.quiet.floor.post
+          ? [['Quiet room, 1 connection: POST (req/s)', fmt(pgOut.quiet.parley.post.reqPerSec, 0), fmt(pgOut.quiet.floor.post.reqPerSec, 0),
+              fmt(ratio(pgOut.quiet.parley.post.reqPerSec, pgOut.quiet.floor.post.reqPerSec), 3), '(informative)', ''],
+            ['  quiet room: CPU per POST, Parley or floor process / PostgreSQL (µs)', `${fmt(pgOut.quiet.parley.post.serverCpuUsPerReq, 0)} / ${fmt(pgOut.quiet.parley.post.serviceCpuUsPerReq, 0)}`,
+              `${fmt(pgOut.quiet.floor.post.serverCpuUsPerReq, 0)} / ${fmt(pgOut.quiet.floor.post.serviceCpuUsPerReq, 0)}`, '', '(informative)', '']]
+          : []),
         ...(sqliteRest && sqliteRest.parley.post && sqliteRest.parley.get
           ? [['Parley on SQLite, this run: POST / GET (req/s)', `${fmt(sqliteRest.parley.post.reqPerSec, 0)} / ${fmt(sqliteRest.parley.get.reqPerSec, 0)}`, '', '', '(informative)', '']]
           : [])

@@ -145,6 +145,10 @@ const CONFIG = {
       pageRoomMessages: 300,
       prefillConcurrency: 10
     },
+    quiet: {
+      connections: 1,
+      durationS: QUICK ? 2 : 4
+    },
     fanout: {
       // Rounds of the 40k step, the servers alternating: PostgreSQL + Redis is judged
       // on the median of its rounds' ratios to Parley on SQLite (3 rounds fit the budget
@@ -757,7 +761,7 @@ function count5xx (rounds) {
  * rounds that alternate the order (Parley, floor, floor, Parley…), so drift and a
  * neighbour's load fall on both.
  */
-async function restCompare (entries, cfg = CONFIG.rest, { label = 'REST', quietMs } = {}) {
+async function restCompare (entries, cfg = CONFIG.rest, { label = 'REST', quietMs, services, what: figures = ['post', 'get'] } = {}) {
   const kinds = entries.map((e) => e.kind)
   const targets = []
   const servers = []
@@ -772,13 +776,19 @@ async function restCompare (entries, cfg = CONFIG.rest, { label = 'REST', quietM
     for (const { kind, server } of servers) targets.push(await restPrepare(kind, server, cfg))
     const timeout = (cfg.durationS + 30) * 1000
     const per = Math.max(1, Math.round(cfg.durationS / cfg.rounds))
-    for (const what of ['post', 'get']) {
+    for (const what of figures) {
       for (const t of targets) await lib.runJson('rest-load.js', [JSON.stringify({ ...t[what], duration: cfg.warmupS })], timeout)
       const rounds = Object.fromEntries(kinds.map((k) => [k, []]))
       for (let round = 0; round < cfg.rounds; round++) {
         for (const t of round % 2 ? [...targets].reverse() : targets) {
           await quiesce(t.server.pid)
-          rounds[t.kind].push(await lib.runJson('rest-load.js', [JSON.stringify({ ...t[what], duration: per })], timeout))
+          // CPU of the server and (with `services`) of the database's processes over the round.
+          const cpu0 = cpuMs(t.server.pid)
+          const svc0 = services && lib.cpuByName(services)
+          const r = await lib.runJson('rest-load.js', [JSON.stringify({ ...t[what], duration: per })], timeout)
+          r.serverCpuMs = cpuMs(t.server.pid) - cpu0
+          if (services) r.serviceCpuMs = lib.cpuByNameDelta(svc0, lib.cpuByName(services))
+          rounds[t.kind].push(r)
         }
       }
       for (const kind of kinds) {
@@ -794,11 +804,14 @@ async function restCompare (entries, cfg = CONFIG.rest, { label = 'REST', quietM
           status5xx: count5xx(rs),
           errors: rs.reduce((a, x) => a + x.errors, 0),
           statusCodes: rs.map((x) => x.statusCodes),
+          serverCpuUsPerReq: rs.reduce((a, x) => a + x.serverCpuMs, 0) * 1000 / total,
+          ...(services ? { serviceCpuUsPerReq: rs.reduce((a, x) => a + x.serviceCpuMs, 0) * 1000 / total } : {}),
           rounds: rs
         }
         out[kind][what] = r
         console.log(`  ${kind.padEnd(13)} ${what.toUpperCase().padEnd(4)} ${fmt(r.reqPerSec)} req/s, mean ${r.latencyMean} ms, p99 (worst round) ${r.latencyP99} ms` +
           `, rounds ${rs.map((x) => fmt(x.reqPerSec, 0)).join(' / ')}` +
+          `, server CPU ${fmt(r.serverCpuUsPerReq, 0)} µs/req` + (services ? `, ${services.join(' + ')} CPU ${fmt(r.serviceCpuUsPerReq, 0)} µs/req` : '') +
           (r.non2xx ? `, ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}` : '') + (r.errors ? `, ${r.errors} errors` : ''))
       }
     }

@@ -37,7 +37,7 @@ export const VARIABLES = {
   host: env('HOST', Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address to bind. Use `::` for dual stack, which Railway\'s private network needs.' })),
   databaseUrl: env('DATABASE_URL', Type.String({ minLength: 1, default: 'data/parley.db', description: '`postgres://…` selects PostgreSQL (Railway\'s Postgres plugin sets it). Anything else is SQLite: a file path, `:memory:`, or a `sqlite:`/`file:` URL; missing folders are created. Any other `scheme://` is refused.' }), parseDatabaseUrl),
   databaseSchema: env('DATABASE_SCHEMA', text('', 'PostgreSQL only: keep Parley\'s tables in this schema (created if missing) instead of the connection\'s search_path.'), parseSchemaName),
-  pgPoolSize: env('PG_POOL_SIZE', int(1, 1000, 10, 'PostgreSQL only: connections in the pool.')),
+  pgPoolSize: env('PG_POOL_SIZE', int(1, 1000, 10, 'PostgreSQL only: connections per instance. Half of them (at least 1) write messages, the rest (at least 1) serve everything else.')),
   sqliteSynchronous: env('SQLITE_SYNCHRONOUS', Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal', description: '`normal` survives a process crash (kill -9); `full` also survives power loss, at a cost per commit.' })),
   sqliteCommitIntervalMs: env('SQLITE_COMMIT_INTERVAL_MS', int(0, 1000, 0, 'Group commit: at most one SQLite commit per this many ms (0: one per event-loop turn).')),
   redisUrl: env('REDIS_URL', text('', '`redis://…` or `rediss://…`: fan-out and presence through Redis, so several instances serve one room (Railway\'s Redis plugin sets it). Unset: one instance.'), parseRedisUrl),

@@ -602,6 +602,30 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
       t.equal((await store.latest('room-1', 100)).length, 1)
     })
 
+    t.test('a large batch over three rooms with every key sent twice: each key stored once, the first of its twins, seqs gap-free per room', async (t) => {
+      const store = await fresh(t)
+      const rooms = ['room-a', 'room-b', 'room-c']
+      // 300 keys (100 per room), each sent twice in one turn, the twin later in the batch;
+      // every fifth message has no client_id and is always new.
+      const sent = Array.from({ length: 600 }, (_, i) => {
+        const key = i % 300
+        const room = rooms[key % 3]
+        return key % 5 === 0
+          ? { key, twin: i >= 300, result: store.append(draft({ roomId: room, content: `plain ${i}` })).then((message) => ({ created: true, message })) }
+          : { key, twin: i >= 300, result: store.appendOnce(draftOnce(`k-${key}`, { roomId: room, content: `${i >= 300 ? 'twin' : 'first'} ${key}` })) }
+      })
+      const results = await Promise.all(sent.map((s) => s.result))
+      const keyed = sent.map((s, i) => ({ ...s, ...results[i] })).filter((s) => s.key % 5 !== 0)
+      t.ok(keyed.filter((s) => !s.twin).every((s) => s.created && s.message.content === `first ${s.key}`), 'the first of each pair is created')
+      t.ok(keyed.filter((s) => s.twin).every((s) => !s.created && s.message.content === `first ${s.key}`), 'its twin is answered with the first')
+      for (const room of rooms) {
+        const stored = await store.latest(room, 500)
+        t.strictSame(seqs(stored), Array.from({ length: stored.length }, (_, i) => i + 1), `${room}: seqs 1..n, no gap`)
+        t.equal(stored.length, 80 + 40, `${room}: 80 keyed messages once each, and the 40 plain ones`)
+        t.equal(await store.lastSeq(room), stored.length)
+      }
+    })
+
     t.test('a message appended without clientId has no client_id property', async (t) => {
       const store = await fresh(t)
       const message = await store.append(draft())

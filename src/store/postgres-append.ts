@@ -31,11 +31,13 @@ const APPEND_BATCH = `
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
       WITH ORDINALITY AS t(room_id, id, user_id, username, content, avatar, client_id, ord)
   ),
+  twins AS (
+    SELECT i.*, row_number() OVER (PARTITION BY i.room_id, i.user_id, i.client_id ORDER BY i.ord) AS nth FROM input i
+  ),
   fresh AS (
-    SELECT i.* FROM input i
+    SELECT i.room_id, i.id, i.user_id, i.username, i.content, i.avatar, i.client_id, i.ord FROM twins i
      WHERE i.client_id IS NULL
-        OR (i.ord = (SELECT min(j.ord) FROM input j WHERE j.room_id = i.room_id AND j.user_id = i.user_id AND j.client_id = i.client_id)
-            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = i.room_id AND m.user_id = i.user_id AND m.client_id = i.client_id))
+        OR (i.nth = 1 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = i.room_id AND m.user_id = i.user_id AND m.client_id = i.client_id))
   ),
   counts AS (
     SELECT room_id, count(*)::bigint AS n FROM fresh GROUP BY room_id

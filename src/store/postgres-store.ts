@@ -12,7 +12,7 @@ import { mergeProfile, wireMessage, withAvatar, type NewMessage, type PageQuery,
 
 export interface PostgresStoreOptions {
   connectionString: string
-  /** Connections in the pool (default 10). */
+  /** Connections, half of them for message writes (default 10). */
   poolSize?: number
   /** A schema of its own (created if missing) instead of the connection's default search_path. */
   schema?: string
@@ -97,26 +97,38 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
   if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
     throw new Error(`invalid PostgreSQL schema name "${schema}": use lowercase letters, digits and _`)
   }
-  const pool = new pg.Pool({
-    connectionString: opts.connectionString,
-    max: opts.poolSize ?? 10,
-    connectionTimeoutMillis: 10_000,
-    keepAlive: true,
-    application_name: 'parley',
-    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` })
-  })
-  // An idle connection that breaks (a database restart) is dropped by the pool; the next
-  // query reports the failure. Without a listener the error would crash the process.
-  pool.on('error', () => {})
+  // PG_POOL_SIZE is split: half writes messages (a batch per connection), the rest serves
+  // everything else, so reads never wait behind a busy room's commits, nor writes behind reads.
+  const size = opts.poolSize ?? 10
+  const writers = Math.max(1, Math.floor(size / 2))
+  const connect = (max: number, options: string[]) => {
+    const created = new pg.Pool({
+      connectionString: opts.connectionString,
+      max,
+      connectionTimeoutMillis: 10_000,
+      keepAlive: true,
+      application_name: 'parley',
+      ...(options.length === 0 ? {} : { options: options.join(' ') })
+    })
+    // An idle connection that breaks (a database restart) is dropped by the pool; the next
+    // query reports the failure. Without a listener the error would crash the process.
+    created.on('error', () => {})
+    return created
+  }
+  const searchPath = schema === undefined ? [] : [`-c search_path=${schema}`]
+  const pool = connect(Math.max(1, size - writers), searchPath)
   try {
     await migrate(pool, schema)
   } catch (err) {
     await pool.end()
     throw err
   }
+  // The append statement with a generic plan, always: PostgreSQL's own choice re-plans it
+  // at every run for small batches (a quiet room's one message), which costs the
+  // database three times the statement's work (docs/performance.md).
+  const writePool = connect(writers, [...searchPath, '-c plan_cache_mode=force_generic_plan'])
   let ended: Promise<void> | undefined
-  // Half the pool writes at most; the rest stays free for reads (history, profiles).
-  const appender = createPostgresAppender({ pool, parallel: Math.max(1, Math.floor((opts.poolSize ?? 10) / 2)), findByClientId: selectByClientId })
+  const appender = createPostgresAppender({ pool: writePool, parallel: writers, findByClientId: selectByClientId })
 
   async function selectByClientId (message: NewMessage & { clientId: string }): Promise<Message | undefined> {
     const { rows: [row] } = await pool.query<MessageRow>({
@@ -297,7 +309,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     },
     async close () {
       // What was taken is committed (or refused) before the pool goes.
-      ended ??= appender.idle().then(() => pool.end())
+      ended ??= appender.idle().then(() => Promise.all([writePool.end(), pool.end()])).then(() => {})
       return ended
     }
   }
