@@ -39,6 +39,6 @@ export default fp(async function accountsPlugin (fastify) {
       const result = auth.check(bearerToken(request.headers.authorization), userId)
       if (!result.ok) throw refusalError(result, request.log, { userId })
     },
-    limiter: createLoginLimiter({ perName: config.loginAttemptsPerName, perAddress: config.loginAttemptsPerIp, windowMs: config.loginWindowMs })
+    limiter: createLoginLimiter({ perName: config.loginAttemptsPerName, perAddress: config.loginAttemptsPerIp, windowMs: config.loginWindowMs }, fastify.limits.buckets)
   })
-}, { name: 'accounts', dependencies: ['config', 'store'] })
+}, { name: 'accounts', dependencies: ['config', 'store', 'limits'] })

@@ -26,7 +26,8 @@ export default fp(async function chatPlugin (fastify) {
   const roomQuota = createRoomQuota({
     exists: async (roomId) => (await store.roomAccess(roomId)) !== undefined,
     perAddress: config.newRoomsPerIp,
-    windowMs: config.newRoomsWindowMs
+    windowMs: config.newRoomsWindowMs,
+    buckets: fastify.limits.buckets
   })
   fastify.decorate('roomQuota', roomQuota)
   fastify.decorate('checkRoomQuota', async function checkRoomQuota (request: FastifyRequest, roomId: string) {
@@ -39,4 +40,4 @@ export default fp(async function chatPlugin (fastify) {
     const roomId = (request.params as { room_id?: unknown }).room_id
     if (isValidId(roomId)) request.newRoomRefused = !await roomQuota.allows(roomId, clientKey(request))
   })
-}, { name: 'chat', dependencies: ['config', 'store', 'broker', 'metrics', 'rate-limit'] })
+}, { name: 'chat', dependencies: ['config', 'store', 'broker', 'metrics', 'rate-limit', 'limits'] })

@@ -1,8 +1,11 @@
 // Registers @fastify/rate-limit (REST requests per address per window) and decorates
 // clientKey, the one address rule of every per-address limit.
 import fp from 'fastify-plugin'
-import rateLimit, { normalizeIP } from '@fastify/rate-limit'
+import rateLimit, { normalizeIP, type FastifyRateLimitOptions, type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+import RedisStore from '@fastify/rate-limit/store/RedisStore.js'
+import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
 import type { FastifyRequest } from 'fastify'
+import type { RedisLimits } from '../src/access/redis-limits'
 
 /** An IPv6 client holds a whole /64 (one home, one phone): one key for all of it. */
 const IPV6_PREFIX = 64
@@ -36,7 +39,10 @@ export default fp(async function rateLimitPlugin (fastify) {
   // Per client address (behind a proxy, set TRUST_PROXY so it is the client's, not
   // the proxy's). The default leaves ample room for a client that polls history
   // every 3 s while its socket is down (20 requests a minute).
+  const { shared } = fastify.limits
   await fastify.register(rateLimit, {
+    // With REDIS_URL every instance counts an address's requests in one place.
+    ...(shared === null ? {} : { store: sharedStore(shared, `${fastify.config.redisPrefix}:limit:rest:`) }),
     max: rateLimitMax,
     timeWindow: rateLimitWindowMs,
     keyGenerator: clientKey,
@@ -46,4 +52,37 @@ export default fp(async function rateLimitPlugin (fastify) {
       message: `rate limit exceeded: at most ${context.max} requests per ${rateLimitWindowMs / 1000} s; retry in ${context.after}`
     })
   })
-}, { name: 'rate-limit', dependencies: ['config'] })
+}, { name: 'rate-limit', dependencies: ['config', 'limits'] })
+
+type Result = Parameters<Parameters<FastifyRateLimitStore['incr']>[1]>[1]
+type Callback = (error: Error | null, result?: Result) => void
+
+/**
+ * The plugin's own Redis store, with its own local store beside it: a count Redis
+ * cannot make (it is away) is made here, so requests are never refused or held for
+ * Redis's sake, and the limit holds per instance meanwhile.
+ */
+function sharedStore (shared: RedisLimits, key: string): FastifyRateLimitStoreCtor {
+  class SharedStore implements FastifyRateLimitStore {
+    constructor (private readonly redis: FastifyRateLimitStore, private readonly local: FastifyRateLimitStore) {}
+
+    incr (ip: string, callback: Callback, timeWindow: number, max: number): void {
+      this.redis.incr(ip, (err, result) => {
+        if (err === null) return callback(null, result)
+        shared.fellBack(err)
+        this.local.incr(ip, callback, timeWindow, max)
+      }, timeWindow, max)
+    }
+
+    child (routeOptions: Parameters<FastifyRateLimitStore['child']>[0]): FastifyRateLimitStore {
+      return new SharedStore(this.redis.child(routeOptions), this.local.child(routeOptions))
+    }
+  }
+  return class extends SharedStore {
+    constructor (options: FastifyRateLimitOptions) {
+      // The plugin passes its resolved settings, these two among them.
+      const { continueExceeding = false, exponentialBackoff = false } = options as { continueExceeding?: boolean, exponentialBackoff?: boolean }
+      super(new RedisStore(continueExceeding, exponentialBackoff, shared.redis, key), new LocalStore(continueExceeding, exponentialBackoff))
+    }
+  }
+}

@@ -37,7 +37,7 @@ const auth: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const { username: login, password } = request.body
     const address = clientKey(request)
-    if (!accounts.limiter.allowed(login, address)) {
+    if (!await accounts.limiter.allowed(login, address)) {
       request.log.warn({ login }, 'login refused: too many failed attempts')
       throw new ChatError('too_many_attempts', 'too many failed logins; try again later', 429)
     }
@@ -45,7 +45,7 @@ const auth: FastifyPluginAsyncTypebox = async (fastify) => {
     // The same work whether the name exists or not: timing tells nothing.
     const valid = await verifyPassword(password, account?.passwordHash ?? await decoyHash())
     if (!account || !valid) {
-      accounts.limiter.failed(login, address)
+      await accounts.limiter.failed(login, address)
       request.log.info({ login }, 'login failed')
       throw new ChatError('invalid_credentials', 'invalid username or password', 403)
     }

@@ -126,9 +126,9 @@ const rooms: FastifyPluginAsyncTypebox = async (fastify) => {
     if (!access) throw new ChatError('unknown_room', `room ${roomId} does not exist`, 404)
     if (access.passwordHash === null) return { success: true as const }
     const key = `room:${roomId}`
-    if (!accounts.limiter.allowed(key, clientKey(request))) throw new ChatError('too_many_attempts', 'too many wrong passwords; try again later', 429)
+    if (!await accounts.limiter.allowed(key, clientKey(request))) throw new ChatError('too_many_attempts', 'too many wrong passwords; try again later', 429)
     if (!await verifyPassword(request.body.password, access.passwordHash)) {
-      accounts.limiter.failed(key, clientKey(request))
+      await accounts.limiter.failed(key, clientKey(request))
       throw new ChatError('wrong_password', 'incorrect password', 403)
     }
     return { success: true as const }

@@ -9,6 +9,7 @@ import configPlugin from '../plugins/config'
 import errorsPlugin, { errorBody } from '../plugins/errors'
 import corsPlugin from '../plugins/cors'
 import websocketPlugin from '../plugins/websocket'
+import limitsPlugin from '../plugins/limits'
 import rateLimitPlugin from '../plugins/rate-limit'
 import storePlugin from '../plugins/store'
 import brokerPlugin from '../plugins/broker'
@@ -35,6 +36,7 @@ export const parley = fp<{ config: Config }>(async function parley (fastify, { c
   await fastify.register(configPlugin, { config })
   await fastify.register(errorsPlugin)
   await fastify.register(corsPlugin)
+  await fastify.register(limitsPlugin)
   await fastify.register(rateLimitPlugin)
   await fastify.register(authPlugin)
   await fastify.register(storePlugin)

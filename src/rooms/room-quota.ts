@@ -1,6 +1,6 @@
 // A cap on the rooms one client address brings into being per window.
 import { ChatError } from '../chat/errors'
-import { TokenBucket } from '../socket/token-bucket'
+import type { BucketFactory } from '../access/buckets'
 
 export interface RoomQuotaOptions {
   /** Whether a room exists (in the store, made by anyone on any instance). */
@@ -8,35 +8,26 @@ export interface RoomQuotaOptions {
   /** New rooms per address per window (refilled evenly over it). */
   perAddress: number
   windowMs: number
+  /** The buckets: the deployment's (every instance's, with Redis) or this instance's. */
+  buckets: BucketFactory
 }
 
-// Bounded both ways: past these, the oldest entries are forgotten.
+// Bounded: past this, the oldest are forgotten.
 const MAX_KNOWN_ROOMS = 100_000
-const MAX_ADDRESSES = 50_000
 
 /**
  * A room is made by a join, a message, a socket or POST /rooms for an id never seen,
  * and each one is a row kept for good: in open mode nothing else bounds them. Rooms
  * known to exist cost a Set lookup; an unknown id costs one store read, then a token
- * from its address's bucket if it really is new. Per instance, in memory.
+ * from its address's bucket if it really is new.
  */
-export function createRoomQuota ({ exists, perAddress, windowMs }: RoomQuotaOptions) {
+export function createRoomQuota ({ exists, perAddress, windowMs, buckets }: RoomQuotaOptions) {
   const known = new Set<string>()
-  const buckets = new Map<string, TokenBucket>()
+  const addresses = buckets('new-rooms', { rate: perAddress / (windowMs / 1000), burst: perAddress })
 
   function remember (roomId: string): void {
     if (known.size >= MAX_KNOWN_ROOMS) known.delete(known.values().next().value as string)
     known.add(roomId)
-  }
-
-  function take (address: string): boolean {
-    let bucket = buckets.get(address)
-    if (bucket === undefined) {
-      if (buckets.size >= MAX_ADDRESSES) buckets.delete(buckets.keys().next().value as string)
-      bucket = new TokenBucket(perAddress / (windowMs / 1000), perAddress)
-      buckets.set(address, bucket)
-    }
-    return bucket.take()
   }
 
   return {
@@ -47,7 +38,7 @@ export function createRoomQuota ({ exists, perAddress, windowMs }: RoomQuotaOpti
         remember(roomId)
         return true
       }
-      if (!take(address)) return false
+      if (!await addresses.take(address)) return false
       remember(roomId)
       return true
     }

@@ -1,0 +1,105 @@
+// Limits that every instance of a deployment shares through Redis (loaded only when REDIS_URL is set).
+import Redis from 'ioredis'
+import { createLocalBuckets, type BucketFactory, type Buckets } from './buckets'
+
+/**
+ * One bucket, in a hash {tokens, at}: refilled from Redis's own clock (instances'
+ * clocks may differ), a token taken when asked and there is one. A full bucket is
+ * the same as none, so the key expires when it would be full again.
+ */
+const BUCKET = `
+  local rate, burst, take = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+  local tokens, at = tonumber(state[1]), tonumber(state[2])
+  if tokens == nil then tokens, at = burst, now end
+  tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+  local allowed = 0
+  if tokens >= 1 then
+    allowed = 1
+    if take then tokens = tokens - 1 end
+  end
+  if tokens < burst then
+    redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
+    redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+  end
+  return allowed`
+
+interface BucketRedis {
+  parleyBucket (key: string, rate: number, burst: number, take: '0' | '1'): Promise<number>
+}
+
+export interface RedisLimitsOptions {
+  url: string
+  /** Keys are `${prefix}:limit:<family>:<key>`. */
+  prefix: string
+  log: { warn (obj: object, msg: string): void, info (obj: object, msg: string): void }
+}
+
+/**
+ * The Redis connection of the deployment's shared limits. While Redis is away every
+ * limit falls back to this instance's own buckets (as strict per instance, looser
+ * across instances), said once in the log; nothing waits for Redis and nothing fails.
+ */
+export function createRedisLimits (opts: RedisLimitsOptions) {
+  // No offline queue: a limit asked while Redis is away is answered at once, locally.
+  const redis = new Redis(opts.url, { retryStrategy: (n) => Math.min(n * 200, 2000), enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+  redis.on('error', () => {})
+  redis.defineCommand('parleyBucket', { numberOfKeys: 1, lua: BUCKET })
+  const commands = redis as unknown as BucketRedis
+  let away = false
+  redis.on('ready', () => {
+    if (away) opts.log.info({}, 'redis is back: limits are shared by every instance again')
+    away = false
+  })
+
+  /** A limit that Redis could not answer: it is this instance's own until Redis is back. */
+  function fellBack (err: unknown): void {
+    if (!away) opts.log.warn({ err: (err as Error).message }, 'redis unreachable: limits are per instance until it is back')
+    away = true
+  }
+
+  /** Redis's answer, or the local bucket's while Redis cannot answer. */
+  async function either (shared: () => Promise<number>, local: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return (await shared()) === 1
+    } catch (err) {
+      fellBack(err)
+      return local()
+    }
+  }
+
+  const buckets: BucketFactory = (name, limits) => {
+    const local = createLocalBuckets(limits)
+    const key = (k: string) => `${opts.prefix}:limit:${name}:${k}`
+    return {
+      take: (k) => either(() => commands.parleyBucket(key(k), limits.rate, limits.burst, '1'), () => local.take(k)),
+      has: (k) => either(() => commands.parleyBucket(key(k), limits.rate, limits.burst, '0'), () => local.has(k))
+    } satisfies Buckets
+  }
+
+  return {
+    redis,
+    buckets,
+    fellBack,
+    /** True once connected, false if not within `ms` (the limits are local meanwhile). */
+    async ready (ms: number): Promise<boolean> {
+      if (redis.status === 'ready') return true
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => { redis.off('ready', onReady); resolve(false) }, ms)
+        const onReady = () => { clearTimeout(timer); resolve(true) }
+        redis.once('ready', onReady)
+      })
+    },
+    /** Whether the last command fell back (for tests and the log). */
+    get away (): boolean {
+      return away
+    },
+    async close (): Promise<void> {
+      await redis.quit().catch(() => redis.disconnect())
+    }
+  }
+}
+
+export type RedisLimits = ReturnType<typeof createRedisLimits>
