@@ -44,7 +44,8 @@ export interface RedisLimitsOptions {
  */
 export function createRedisLimits (opts: RedisLimitsOptions) {
   // No offline queue: a limit asked while Redis is away is answered at once, locally.
-  const redis = new Redis(opts.url, { retryStrategy: (n) => Math.min(n * 200, 2000), enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+  // Auto-pipelining: the limits asked in one turn of the event loop go in one write.
+  const redis = new Redis(opts.url, { retryStrategy: (n) => Math.min(n * 200, 2000), enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true })
   redis.on('error', () => {})
   redis.defineCommand('parleyBucket', { numberOfKeys: 1, lua: BUCKET })
   const commands = redis as unknown as BucketRedis
