@@ -2,13 +2,14 @@
 import pg from 'pg'
 import { createPostgresAppender } from './postgres-append'
 import { createPostgresDirect } from './postgres-direct'
+import { createPostgresRooms } from './postgres-rooms'
 import { createPageCache } from './page-cache'
 import { migrate, SCHEMA_NAME, transaction } from './postgres-schema'
 import { createPostgresUsers } from './postgres-users'
 
 export { SCHEMA_VERSION } from './postgres-schema'
 import type { Message } from '../schemas/http'
-import { mergeProfile, wireMessage, withAvatar, type NewMessage, type PageQuery, type Privacy, type Profile, type Room, type RoomFilter, type RoomHost, type Store } from './store'
+import { mergeProfile, wireMessage, withAvatar, type NewMessage, type PageQuery, type Profile, type Store } from './store'
 
 export interface PostgresStoreOptions {
   connectionString: string
@@ -43,18 +44,6 @@ const SELECT_JSON_NEWEST = `SELECT m.json, CASE WHEN m.avatar IS NULL THEN
 const SELECT_ROOM_VERSION = `SELECT ${ROOM_VERSION}`
 const SELECT_JSON_AFTER = `SELECT ${JSON_COLUMNS} WHERE m.room_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq LIMIT $4`
 const PROFILE_COLUMNS = 'room_id, user_id, username, avatar_url, joined_at'
-const SELECT_ROOMS = (where: string, limit: string) => `
-  SELECT r.room_id, r.name, r.thumbnail_url, r.created_at, r.category, r.description, r.tags, r.privacy, r.max_members,
-         r.host, r.created_by, r.last_seq, r.last_message_at, r.member_count
-    FROM rooms r
-   ${where}
-   ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.room_id
-   LIMIT ${limit}`
-const SELECT_ROOMS_ALL = SELECT_ROOMS('', '$1')
-const SELECT_ROOMS_OF = SELECT_ROOMS('WHERE r.category = $2', '$1')
-// Rooms whose category is none of the list, or none at all ('' too).
-const SELECT_ROOMS_OTHER = SELECT_ROOMS("WHERE r.category IS NULL OR r.category = '' OR r.category <> ALL ($2::text[])", '$1')
-
 interface MessageRow {
   client_id: string | null
   seq: string
@@ -73,23 +62,6 @@ interface ProfileRow {
   username: string | null
   avatar_url: string | null
   joined_at: Date
-}
-
-interface RoomRow {
-  room_id: string
-  name: string | null
-  thumbnail_url: string | null
-  created_at: Date
-  category: string | null
-  description: string | null
-  tags: string[] | null
-  privacy: Privacy
-  max_members: number | null
-  host: RoomHost | null
-  created_by: string | null
-  last_seq: string
-  last_message_at: Date | null
-  member_count: number
 }
 
 export async function createPostgresStore (opts: PostgresStoreOptions): Promise<Store> {
@@ -194,10 +166,12 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
 
   const users = createPostgresUsers(pool)
   const direct = createPostgresDirect(pool)
+  const rooms = createPostgresRooms(pool)
 
   return {
     ...users,
     ...direct,
+    ...rooms,
     async upsertProfile (roomId, userId, values, mode) {
       // A reconnect that brings nothing new (the common case) needs no transaction.
       const seen = await selectProfile(pool, roomId, userId)
@@ -241,45 +215,6 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       const { rows } = await pool.query<ProfileRow>(
         `SELECT ${PROFILE_COLUMNS} FROM profiles WHERE room_id = $1 ORDER BY joined_at, user_id LIMIT $2`, [roomId, limit])
       return rows.map(fromProfileRow)
-    },
-    async createRoom (room) {
-      const createdAt = new Date().toISOString()
-      await transaction(pool, async (client) => {
-        await client.query(
-          `INSERT INTO rooms (room_id, created_at, name, thumbnail_url, category, description, tags, privacy, max_members, password_hash, host, created_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-          [room.id, createdAt, room.name, room.thumbnailUrl, room.category, room.description, room.tags, room.privacy,
-            room.maxMembers, room.passwordHash, room.host === null ? null : JSON.stringify(room.host), room.createdBy])
-        if (room.thumbnail) {
-          await client.query('INSERT INTO room_thumbnails (room_id, content_type, data) VALUES ($1, $2, $3)',
-            [room.id, room.thumbnail.contentType, room.thumbnail.data])
-        }
-      })
-      const { passwordHash, thumbnail, ...details } = room
-      return { ...details, createdAt }
-    },
-    async listRooms (limit, filter?: RoomFilter) {
-      const { rows } = filter === undefined
-        ? await pool.query<RoomRow>(SELECT_ROOMS_ALL, [limit])
-        : 'category' in filter
-          ? await pool.query<RoomRow>(SELECT_ROOMS_OF, [limit, filter.category])
-          : await pool.query<RoomRow>(SELECT_ROOMS_OTHER, [limit, [...filter.otherThan]])
-      return rows.map((row) => ({
-        ...fromRoomRow(row),
-        memberCount: row.member_count,
-        lastSeq: Number(row.last_seq),
-        lastMessageAt: row.last_message_at?.toISOString() ?? null
-      }))
-    },
-    async roomAccess (roomId) {
-      const { rows: [row] } = await pool.query<{ privacy: Privacy, password_hash: string | null }>(
-        'SELECT privacy, password_hash FROM rooms WHERE room_id = $1', [roomId])
-      return row && { privacy: row.privacy, passwordHash: row.password_hash }
-    },
-    async thumbnail (roomId) {
-      const { rows: [row] } = await pool.query<{ content_type: string, data: Buffer }>(
-        'SELECT content_type, data FROM room_thumbnails WHERE room_id = $1', [roomId])
-      return row && { contentType: row.content_type, data: row.data }
     },
     async append (message) {
       return (await appender.append(message)).message
@@ -331,22 +266,6 @@ function fromMessageRow (row: MessageRow): Message {
     avatar: row.avatar,
     clientId: row.client_id ?? undefined
   })
-}
-
-function fromRoomRow (row: RoomRow): Room {
-  return {
-    id: row.room_id,
-    name: row.name,
-    thumbnailUrl: row.thumbnail_url,
-    createdAt: row.created_at.toISOString(),
-    category: row.category,
-    description: row.description,
-    tags: row.tags ?? [],
-    privacy: row.privacy,
-    maxMembers: row.max_members,
-    host: row.host,
-    createdBy: row.created_by
-  }
 }
 
 function fromProfileRow (row: ProfileRow): Profile {
