@@ -486,10 +486,13 @@ t.test('fuzzing REST and WebSocket input', async (t) => {
     const onUpgrade = (req: http.IncomingMessage, s: import('node:net').Socket) => upgraded.set(s, req.url ?? '')
     app.server.on('upgrade', onUpgrade)
     t.teardown(() => { app.server.off('upgrade', onUpgrade) })
+    // A run cut off by the time limit is abandoned before its finally: its socket is closed after the property.
+    const opened = new Set<WebSocket>()
     await property(t, 'a valid room and user id get an open socket; an invalid one is closed 4004 or refused with a 4xx', fc.tuple(id, id), async ([roomId, userId]) => {
       let path: string
       try { path = `/ws/${encodeURIComponent(roomId)}/${encodeURIComponent(userId)}` } catch { return }
       const socket = new WebSocket(`${wsBase}${path}`)
+      opened.add(socket)
       try {
         const outcome = await new Promise<string>((resolve) => {
           socket.on('error', () => {})
@@ -512,6 +515,7 @@ t.test('fuzzing REST and WebSocket input', async (t) => {
         socket.terminate()
       }
     }, 150)
+    for (const socket of opened) socket.terminate()
     await new Promise((resolve) => setTimeout(resolve, 300))
     const leaked = [...upgraded].filter(([s]) => !s.destroyed)
     // Destroyed here so that app.close() can finish; the assertion says how many there were.
@@ -575,12 +579,16 @@ t.test('fuzzing what one socket can make the server queue for it', async (t) => 
   const yieldNow = () => new Promise((resolve) => setTimeout(resolve, 1))
   const PING = Buffer.alloc(125, 7)
 
+  // Every socket of every run: a run cut off by the time limit is abandoned by
+  // fast-check before its finally, so its sockets are closed here after the property.
+  const opened = new Set<WebSocket>()
   await property(t, 'no sequence of frames and reads makes the server hold more than MAX_BUFFERED_BYTES for a socket; past it, close 1013', fc.array(action, { minLength: 1, maxLength: 12 }), async (actions) => {
     queues.reset()
     const sockets: Array<{ socket: WebSocket, closes: number[] }> = []
     let paused = false
     const open = async (query: string) => {
       const socket = new WebSocket(`${wsBase}/ws/${room}/fuzz-${sockets.length}${query}`)
+      opened.add(socket)
       const entry = { socket, closes: [] as number[] }
       sockets.push(entry)
       socket.on('error', () => {})
@@ -628,5 +636,7 @@ t.test('fuzzing what one socket can make the server queue for it', async (t) => 
       await until(() => app.registry.connectionCount === 0, 5000).catch(() => {})
     }
   }, 40, 20_000)
-  t.equal(app.registry.connectionCount, 0, 'every fuzzing socket has left the registry')
+  for (const socket of opened) socket.terminate()
+  await until(() => app.registry.connectionCount === 0, 10_000).catch(() => {})
+  t.equal(app.registry.connectionCount, 0, 'every fuzzing socket has left the registry once closed')
 })
