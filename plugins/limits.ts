@@ -23,7 +23,7 @@ export default fp(async function limitsPlugin (fastify) {
   const { createRedisLimits } = await import('../src/access/redis-limits')
   const shared = createRedisLimits({ url: redisUrl, prefix: redisPrefix, log: fastify.log })
   // Not waited for: the broker's plugin gives Redis a moment before the server listens,
-  // and until this connection is up a limit is counted here (said in the log).
+  // and until this connection is up a limit is counted here.
   fastify.decorate('limits', { buckets: shared.buckets, shared })
   fastify.addHook('onClose', async () => shared.close())
 }, { name: 'limits', dependencies: ['config'] })

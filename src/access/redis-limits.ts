@@ -50,14 +50,18 @@ export function createRedisLimits (opts: RedisLimitsOptions) {
   redis.defineCommand('parleyBucket', { numberOfKeys: 1, lua: BUCKET })
   const commands = redis as unknown as BucketRedis
   let away = false
+  // Before the first connection (the moments after start) a limit is local without a
+  // word: the broker's plugin already says when Redis cannot be reached at start.
+  let connected = false
   redis.on('ready', () => {
-    if (away) opts.log.info({}, 'redis is back: limits are shared by every instance again')
+    if (away && connected) opts.log.info({}, 'redis is back: limits are shared by every instance again')
     away = false
+    connected = true
   })
 
   /** A limit that Redis could not answer: it is this instance's own until Redis is back. */
   function fellBack (err: unknown): void {
-    if (!away) opts.log.warn({ err: (err as Error).message }, 'redis unreachable: limits are per instance until it is back')
+    if (!away && connected) opts.log.warn({ err: (err as Error).message }, 'redis unreachable: limits are per instance until it is back')
     away = true
   }
 
