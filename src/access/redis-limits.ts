@@ -1,6 +1,6 @@
 // Limits that every instance of a deployment shares through Redis (loaded only when REDIS_URL is set).
 import Redis from 'ioredis'
-import { createLocalBuckets, type BucketFactory, type Buckets } from './buckets'
+import { createLocalBuckets, refillRate, type BucketFactory, type Buckets } from './buckets'
 
 /**
  * One bucket, in a hash {tokens, at}: refilled from Redis's own clock (instances'
@@ -77,10 +77,11 @@ export function createRedisLimits (opts: RedisLimitsOptions) {
 
   const buckets: BucketFactory = (name, limits) => {
     const local = createLocalBuckets(limits)
+    const rate = refillRate(limits)
     const key = (k: string) => `${opts.prefix}:limit:${name}:${k}`
     return {
-      take: (k) => either(() => commands.parleyBucket(key(k), limits.rate, limits.burst, '1'), () => local.take(k)),
-      has: (k) => either(() => commands.parleyBucket(key(k), limits.rate, limits.burst, '0'), () => local.has(k))
+      take: (k) => either(() => commands.parleyBucket(key(k), rate, limits.burst, '1'), () => local.take(k)),
+      has: (k) => either(() => commands.parleyBucket(key(k), rate, limits.burst, '0'), () => local.has(k))
     } satisfies Buckets
   }
 
@@ -88,16 +89,7 @@ export function createRedisLimits (opts: RedisLimitsOptions) {
     redis,
     buckets,
     fellBack,
-    /** True once connected, false if not within `ms` (the limits are local meanwhile). */
-    async ready (ms: number): Promise<boolean> {
-      if (redis.status === 'ready') return true
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => { redis.off('ready', onReady); resolve(false) }, ms)
-        const onReady = () => { clearTimeout(timer); resolve(true) }
-        redis.once('ready', onReady)
-      })
-    },
-    /** Whether the last command fell back (for tests and the log). */
+    /** Whether limits are counted here because Redis could not answer (the log's state). */
     get away (): boolean {
       return away
     },

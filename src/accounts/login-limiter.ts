@@ -16,9 +16,8 @@ export interface LoginLimits {
  * instance's, with Redis) or this instance's.
  */
 export function createLoginLimiter (limits: LoginLimits, buckets: BucketFactory) {
-  const window = limits.windowMs / 1000
-  const names = buckets('login-name', { rate: limits.perName / window, burst: limits.perName })
-  const addresses = buckets('login-address', { rate: limits.perAddress / window, burst: limits.perAddress })
+  const names = buckets('login-name', { burst: limits.perName, windowMs: limits.windowMs })
+  const addresses = buckets('login-address', { burst: limits.perAddress, windowMs: limits.windowMs })
   const nameKey = (name: string) => name.toLowerCase()
 
   return {

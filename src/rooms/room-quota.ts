@@ -23,7 +23,7 @@ const MAX_KNOWN_ROOMS = 100_000
  */
 export function createRoomQuota ({ exists, perAddress, windowMs, buckets }: RoomQuotaOptions) {
   const known = new Set<string>()
-  const addresses = buckets('new-rooms', { rate: perAddress / (windowMs / 1000), burst: perAddress })
+  const addresses = buckets('new-rooms', { burst: perAddress, windowMs })
 
   function remember (roomId: string): void {
     if (known.size >= MAX_KNOWN_ROOMS) known.delete(known.values().next().value as string)
