@@ -267,6 +267,8 @@ const samples = (run) => (run && run.targetSamples) || []
 const med = (run, key) => median(samples(run).map((s) => s[key]))
 const worst = (run, key, pick = Math.min) => (samples(run).length ? pick(...samples(run).map((s) => s[key])) : NaN)
 const list = (run, key, digits = 2) => samples(run).map((s) => fmt(s[key], digits)).join(', ')
+/** Parley's rate over the floor's, round by round (the rounds of one index ran seconds apart). */
+const roundRatios = (p, f) => (p.rounds || []).map((r, i) => fmt(ratio(r.reqPerSec, (f.rounds || [])[i]?.reqPerSec), 2)).join(', ')
 const totalCpu = (s) => s.serverCpuUsPerDelivery + (s.serviceCpuUsPerDelivery || 0)
 
 /** Sections (tables) for run.js's report, and the phase's one-line notes. */
@@ -286,6 +288,7 @@ function pgReport (pgOut, { targets: t, fanout: fanCfg, pg: cfg }, sqliteRest) {
       rows: [
         ['POST message (req/s)', fmt(p.post.reqPerSec, 0), fmt(f.post.reqPerSec, 0), fmt(postRatio, 3), `≥ ${t.pgRestPostRatio}×, no 5xx`,
           verdict(postRatio >= t.pgRestPostRatio && p.post.status5xx === 0)],
+        ['  POST Parley/Floor in each round (rounds alternate which goes first)', '', '', roundRatios(p.post, f.post), '(informative)', ''],
         ['  POST 5xx / other non-2xx / errors', codes(p.post), codes(f.post), '', '', ''],
         ['  POST latency mean / p99 worst round (ms)', `${p.post.latencyMean} / ${p.post.latencyP99}`, `${f.post.latencyMean} / ${f.post.latencyP99}`, '', '', ''],
         ['GET newest page of 100 (req/s)', fmt(p.get.reqPerSec, 0), fmt(f.get.reqPerSec, 0), fmt(getRatio, 3), `≥ ${t.pgRestGetRatio}×, no 5xx`,
