@@ -490,6 +490,15 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
       }
       t.same((await store.pageJson('room-1', { limit: 10 })).map((text) => JSON.parse(text)), here, 'what the appends answered, client_id included')
       t.same(await store.pageJson('never-seen', { limit: 10 }), [], 'a room never seen')
+      // The same messages at once (PostgreSQL writes them in one batch, the ones above one by one).
+      const together = await Promise.all([
+        store.append(draft({ roomId: 'room-3', content: 'plain' })),
+        store.appendOnce(draftOnce('c-1', { roomId: 'room-3', content: 'with a client id' })).then((r) => r.message),
+        store.append(draft({ roomId: 'room-3', userId: 'user-2', avatar: null, content: 'no avatar, no profile' })),
+        store.append(draft({ roomId: 'room-3', username: 'Zoë "Z" \\o/', content: 'quotes " and \\ backslashes, émoji 🎉' }))
+      ])
+      t.same((await store.pageJson('room-3', { limit: 10 })).map((text) => JSON.parse(text)), together, 'appended together: what the appends answered')
+      t.same(together.map((m) => [m.seq, m.username, m.avatar]), here.slice(0, 4).map((m, i) => [i + 1, m.username, m.avatar]), 'and as one by one')
     })
 
     t.test('pageJson fills a missing avatar from the profile as it is at read time', async (t) => {

@@ -61,6 +61,28 @@ const APPEND_BATCH = `
   SELECT room_id, seq, id, user_id, username, content, avatar, created_at, client_id, ${WIRE_JSON} FROM stored
   RETURNING id, seq, created_at, username, avatar`
 
+// A batch of one message, the batch's rules without its machinery (no arrays, windows or
+// grouping): half the database's CPU for the most common batch there is, a quiet room's
+// message. Its client_id check is the guard on the room's row: a retry bumps no counter.
+const APPEND_ONE = `
+  WITH bumped AS (
+    INSERT INTO rooms AS r (room_id, created_at, last_seq, last_message_at)
+    SELECT $1, $8::timestamptz, 1, $8::timestamptz
+     WHERE $7::text IS NULL OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = $1 AND m.user_id = $3 AND m.client_id = $7)
+    ON CONFLICT (room_id) DO UPDATE
+      SET last_seq = r.last_seq + 1,
+          last_message_at = GREATEST(r.last_message_at, EXCLUDED.last_message_at)
+    RETURNING room_id, last_seq, last_message_at
+  ),
+  stored AS (
+    SELECT b.room_id, b.last_seq AS seq, $2::text AS id, $3::text AS user_id, COALESCE($4::text, p.username, $9) AS username,
+           $5::text AS content, COALESCE($6::text, p.avatar_url) AS avatar, b.last_message_at AS created_at, $7::text AS client_id
+      FROM bumped b LEFT JOIN profiles p ON p.room_id = b.room_id AND p.user_id = $3
+  )
+  INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id, json)
+  SELECT room_id, seq, id, user_id, username, content, avatar, created_at, client_id, ${WIRE_JSON} FROM stored
+  RETURNING id, seq, created_at, username, avatar`
+
 // A batch is at most this many messages (one statement's arrays).
 const MAX_BATCH = 500
 
@@ -194,14 +216,16 @@ export function createPostgresAppender ({ pool, parallel, findByClientId }: {
   }
 
   async function appendBatch (db: pg.Pool | pg.PoolClient, batch: Item[]): Promise<AppendResult[]> {
-    const column = (pick: (m: NewMessage) => string | null) => batch.map((item) => pick(item.message))
+    // One message goes as scalars to its own statement, more as one array per column.
+    const one = batch.length === 1
+    const column = (pick: (item: Item) => string | null) => (one ? pick(batch[0]) : batch.map(pick))
     const { rows } = await db.query<{ id: string, seq: string, created_at: Date, username: string, avatar: string | null }>({
-      name: 'parley-append-batch',
-      text: APPEND_BATCH,
+      name: one ? 'parley-append-one' : 'parley-append-batch',
+      text: one ? APPEND_ONE : APPEND_BATCH,
       values: [
-        column((m) => m.roomId), batch.map((item) => item.id), column((m) => m.userId), column((m) => m.username),
-        column((m) => m.content), column((m) => m.avatar), column((m) => m.clientId ?? null), new Date().toISOString(),
-        DEFAULT_USERNAME
+        column((i) => i.message.roomId), column((i) => i.id), column((i) => i.message.userId), column((i) => i.message.username),
+        column((i) => i.message.content), column((i) => i.message.avatar), column((i) => i.message.clientId ?? null),
+        new Date().toISOString(), DEFAULT_USERNAME
       ]
     })
     const inserted = new Map(rows.map((row) => [row.id, row]))
