@@ -225,6 +225,18 @@ async function fanoutRounds (ctx, pgEnv, redisUrl, elapsed, note) {
     await sleep(500)
     for (const s of started) await ctx.quiesce(s.pid, 20_000)
     const { rounds } = cfg.fanout
+    // One step each first, at the same rate, not judged: a server's first load runs its
+    // code cold (PostgreSQL + Redis: ~20 % more CPU per delivery than in later rounds), on
+    // a machine already near its two cores, and the first PostgreSQL + Redis step had a
+    // p99 of 80–400 ms in each of ten runs. The rounds measure servers that have run.
+    if (cfg.fanout.warmupStep) {
+      for (const run of runs) {
+        const step = await ctx.fanoutStep(run.servers, run.gens, rate, ++stepId, { timing: timingOf(cfg), services: SERVICES })
+        run.out.warmup = step
+        ctx.logStep(run.kind === 'two' ? 'A+B' : run.kind, step, ' (warm-up, not judged)')
+        for (const s of run.servers) await ctx.quiesce(s.pid)
+      }
+    }
     let roundMs = 0
     for (let round = 1; round <= rounds; round++) {
       // Bounded: an extra round only if it still fits the phase's budget.

@@ -135,7 +135,7 @@ const CONFIG = {
     schema: option('pg-schema') || 'parley_bench',
     floorSchema: 'parley_bench_floor',
     redisPrefix: `parley-bench-${process.pid}`,
-    budgetMs: QUICK ? 50_000 : 200_000,
+    budgetMs: QUICK ? 50_000 : 240_000,
     quietMs: QUICK ? 2000 : 5000,
     rest: {
       connections: 10,
@@ -157,6 +157,7 @@ const CONFIG = {
       // on the median of its rounds' ratios to Parley on SQLite (3 rounds fit the budget
       // with 6 s windows; 8 s ones would not).
       rounds: QUICK ? 1 : 3,
+      warmupStep: !QUICK,
       warmupMs: QUICK ? 1000 : 1500,
       measureMs: QUICK ? 2000 : 6000,
       drainMs: QUICK ? 1500 : 3000
