@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { messageId, seqInMessageId } from './ids'
+import { createGroupCommit } from './sqlite-commit'
 import { migrate } from './sqlite-schema'
 import type { Message } from '../schemas/http'
 import { DEFAULT_USERNAME } from '../chat/text'
@@ -153,23 +154,6 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     return { profile, created: !current }
   }
 
-  // Group commit: the writes asked for during one turn of the event loop (appends,
-  // direct messages, delivery marks) share one transaction (one WAL commit) and are
-  // all resolved after it, so nothing is acknowledged before it is durable, and a
-  // burst pays one commit instead of many.
-  type Pending = { run (): unknown, resolve (value: unknown): void, reject (err: unknown): void }
-  let pending: Pending[] = []
-  const commitBatch = db.transaction((items: Pending[]) => {
-    const results = items.map((item) => item.run())
-    recordActivity()
-    return results
-  })
-  const commitOne = db.transaction((item: Pending) => {
-    const result = item.run()
-    recordActivity()
-    return result
-  })
-
   // The seqs handed out and the profiles kept by a rolled-back batch are void: the file is the truth again.
   function rolledBack (): void {
     seqs.clear()
@@ -177,64 +161,13 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     forgetProfiles()
   }
 
-  function flush (): void {
-    const items = pending
-    pending = []
-    lastCommit = performance.now()
-    if (!db.open) {
-      for (const item of items) item.reject(new Error('the store is closed'))
-      return
-    }
-    let results: unknown[]
-    try {
-      results = commitBatch(items)
-    } catch {
-      rolledBack()
-      // One bad item must not fail its neighbours: redo them one by one.
-      for (const item of items) {
-        try {
-          item.resolve(commitOne(item))
-        } catch (err) {
-          rolledBack()
-          item.reject(err)
-        }
-      }
-      return
-    }
-    for (let i = 0; i < items.length; i++) items[i].resolve(results[i])
-  }
-
-  const commitInterval = opts.commitIntervalMs ?? 0
-  let lastCommit = -Infinity
-  // The next commit: `soon` (next turn, or the interval's end), or `later` (a profile's wait).
-  let scheduled: { soon: boolean, timer: NodeJS.Timeout | NodeJS.Immediate } | null = null
-  function flushScheduled (): void {
-    scheduled = null
-    if (pending.length > 0) flush()
-  }
-  function scheduleFlush (soon: boolean): void {
-    if (scheduled !== null) {
-      if (scheduled.soon || !soon) return
-      clearTimeout(scheduled.timer as NodeJS.Timeout)
-    }
-    const wait = lastCommit + commitInterval - performance.now()
-    const timer = !soon ? setTimeout(flushScheduled, Math.max(wait, PROFILE_WAIT_MS))
-      : wait <= 0 ? setImmediate(flushScheduled)
-        : setTimeout(flushScheduled, wait)
-    scheduled = { soon, timer }
-  }
-
-  /**
-   * Runs `run` inside the next group commit: a plain function, no transaction of its own.
-   * `lazy` (a connect's profile): the commit may wait PROFILE_WAIT_MS for company; any
-   * other write brings it forward.
-   */
-  function write<T> (run: () => T, lazy = false): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      scheduleFlush(!lazy)
-      pending.push({ run, resolve: resolve as (value: unknown) => void, reject })
-    })
-  }
+  // Group commit: the writes of one turn of the event loop share one transaction.
+  const { write, close: closeCommits } = createGroupCommit(db, {
+    commitIntervalMs: opts.commitIntervalMs ?? 0,
+    lazyWaitMs: PROFILE_WAIT_MS,
+    beforeCommit: recordActivity,
+    rolledBack
+  })
 
   // Profiles are read for every message and every connect's snapshot (each user online
   // in the room): a bounded cache, kept exact because this process is the file's only
@@ -322,9 +255,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
       db.prepare('SELECT 1').get()
     },
     async close () {
-      if (scheduled !== null) clearTimeout(scheduled.timer as NodeJS.Timeout)
-      scheduled = null
-      if (pending.length > 0) flush()
+      closeCommits()
       if (db.open) db.close()
     }
   }
