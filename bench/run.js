@@ -143,7 +143,7 @@ const CONFIG = {
       // Four alternating rounds of 3 s each: on this shared machine one server's rate moves
       // by half between rounds seconds apart, and two rounds made the ratio a coin toss.
       durationS: QUICK ? 2 : 12,
-      rounds: 4,
+      rounds: QUICK ? 2 : 4,
       pageRoomMessages: 300,
       prefillConcurrency: 10
     },
