@@ -240,6 +240,42 @@ t.test('a connection whose send throws does not stop delivery to the others', as
   t.same(healthy.sent.map(String), ['hello'])
 })
 
+t.test('a presence read watches the room: the changes from the read on, in order, until the watch ends', async (t) => {
+  for (const coalesce of [true, false]) {
+    const { broker } = countingBroker()
+    t.teardown(() => broker.close())
+    const registry = createConnectionRegistry({ broker, coalesce })
+    const other = connection('other')
+    const late = connection('late')
+    await registry.add(other)
+    await registry.add(late, true)
+    const frame = (type: string, userId: string) => JSON.stringify({ type, room_id: 'room-1', user_id: userId, username: userId, online_count: 1 })
+    const presence = (type: string, userId: string) => broker.publish('room-1', { data: frame(type, userId), coalesce: true })
+    await presence('user_joined', 'before')
+    const watch = registry.presenceRead(late)
+    await presence('user_joined', 'b')
+    await broker.publish('room-1', { data: 'chat' })
+    await presence('user_left', 'a')
+    const second = registry.presenceRead(other)
+    await presence('user_joined', 'c')
+    t.same(watch.changes(), [{ userId: 'b', joined: true }, { userId: 'a', joined: false }, { userId: 'c', joined: true }], `coalesce ${coalesce}: from its read on, chat frames aside`)
+    t.same(second.changes(), [{ userId: 'c', joined: true }], `coalesce ${coalesce}: each watch from its own read`)
+    await broker.publish('room-1', { data: 'not a presence frame', coalesce: true })
+    t.equal(watch.changes(), undefined, `coalesce ${coalesce}: a frame not understood makes the changes unknown`)
+    watch.end()
+    watch.end()
+    t.same(watch.changes(), [], `coalesce ${coalesce}: an ended watch hears nothing`)
+    t.equal(second.changes(), undefined, `coalesce ${coalesce}: still unknown while another watch runs`)
+    second.end()
+    const third = registry.presenceRead(late)
+    await presence('user_left', 'b')
+    t.same(third.changes(), [{ userId: 'b', joined: false }], `coalesce ${coalesce}: known again once every watch ended`)
+    third.end()
+    await registry.remove(late)
+    t.same(registry.presenceRead(late).changes(), [], `coalesce ${coalesce}: a socket already gone`)
+  }
+})
+
 t.test('a socket that reads its snapshot later gets no presence frame before its read, and every one after; other frames always', async (t) => {
   for (const coalesce of [true, false]) {
     const { broker } = countingBroker()

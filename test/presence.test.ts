@@ -46,6 +46,58 @@ t.test('a user who joins while a socket registers reaches it once: live or in it
   }
 })
 
+t.test('a snapshot names no one the room heard of after its read: a join the read counted reaches the socket once, a leave after the read is not undone', async (t) => {
+  const { app, wsBase } = await listen(t)
+  const real = app.presence.online.bind(app.presence)
+  /** The next read of who is online waits for `release`; `early`: it reads first (then is stale), else it reads when released. */
+  function holdNextRead (early: boolean) {
+    let release!: () => void
+    const released = new Promise<void>((resolve) => { release = resolve })
+    let entered!: () => void
+    const started = new Promise<void>((resolve) => { entered = resolve })
+    app.presence.online = async (roomId: string) => {
+      app.presence.online = real
+      entered()
+      const before = early ? await real(roomId) : []
+      await released
+      return early ? before : real(roomId)
+    }
+    return { started, release }
+  }
+  const heard = (who: { frames: any[] }, type: string, userId: string) => until(() => who.frames.some((f) => f.type === type && f.user_id === userId), 5000)
+
+  // A join: alice enters and her user_joined goes out while bob reads; the read counts her.
+  const carol = await connect(t, `${wsBase}/ws/joins/carol?username=Carol`)
+  await carol.settle()
+  let hold = holdNextRead(false)
+  const bob = await connect(t, `${wsBase}/ws/joins/bob?username=Bob`)
+  await hold.started
+  await connect(t, `${wsBase}/ws/joins/alice?username=Alice`)
+  await heard(carol, 'user_joined', 'alice')
+  hold.release()
+  await heard(bob, 'user_joined', 'carol')
+  await bob.settle()
+  await new Promise((resolve) => setTimeout(resolve, 1200)) // a coalesced frame's window
+  await bob.settle()
+  const aboutAlice = bob.frames.filter((f) => f.type === 'user_joined' && f.user_id === 'alice')
+  t.equal(aboutAlice.length, 1, `alice reached bob once (${aboutAlice.map((f) => (f.snapshot ? 'snapshot' : 'live')).join(', ')})`)
+
+  // A leave: dave's user_left goes out while erin reads; the read, made before, still counts him.
+  const dave = await connect(t, `${wsBase}/ws/leaves/dave?username=Dave`)
+  const frank = await connect(t, `${wsBase}/ws/leaves/frank?username=Frank`)
+  await until(async () => (await real('leaves')).length === 2)
+  await frank.settle()
+  hold = holdNextRead(true)
+  const erin = await connect(t, `${wsBase}/ws/leaves/erin?username=Erin`)
+  await hold.started
+  dave.socket.close()
+  await heard(frank, 'user_left', 'dave')
+  hold.release()
+  await heard(erin, 'user_joined', 'frank')
+  await erin.settle()
+  t.same(erin.frames.filter((f) => f.snapshot === true).map((f) => f.user_id), ['frank'], 'the snapshot names frank, not dave who had left')
+})
+
 t.test('presence=1 gets a room_state of who is online first', async (t) => {
   const { app, wsBase } = await listen(t)
   await app.inject(joinAlice)

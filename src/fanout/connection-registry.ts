@@ -8,6 +8,22 @@ import { createRoomSequencer, type History } from './room-sequencer'
 // write per socket per window instead of one per join.
 const COALESCE_WINDOW_MS = 1000
 
+// A snapshot being built keeps at most this many of the room's changes; past it they are unknown.
+const MAX_CHANGES = 10_000
+
+/** A user who came online (`joined`) or went, as a presence frame said. */
+export interface PresenceChange {
+  userId: string
+  joined: boolean
+}
+
+/** What a socket building its snapshot hears of the room meanwhile (see presenceRead). */
+export interface PresenceWatch {
+  /** The changes since the read, in order; undefined when they cannot be known (too many, or a frame not understood). */
+  changes (): PresenceChange[] | undefined
+  end (): void
+}
+
 /** A local socket, as the registry sees it. */
 export interface Connection {
   id: string
@@ -28,6 +44,9 @@ interface Room {
   late: Map<Connection, number>
   /** Sockets whose presence snapshot is still to be read: presence frames skip them (the read will cover them). */
   unread: Set<Connection>
+  /** While sockets build their snapshot (watchers), the room's presence changes since, in order; null once unknown. */
+  watchers: number
+  changes: PresenceChange[] | null
   /** When pending frames last went out, and the timer that sends the next ones. */
   flushedAt: number
   flushTimer?: NodeJS.Timeout
@@ -72,6 +91,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
   function deliver (roomId: string, envelope: Envelope): void {
     const room = rooms.get(roomId)
     if (!room) return
+    if (room.watchers > 0 && envelope.coalesce === true) noteChange(room, envelope.data)
     // Encoded once per broadcast; every socket writes the same bytes.
     const data = encode(envelope.data)
     if (coalesce && envelope.coalesce === true && envelope.seq === undefined && envelope.key === undefined) {
@@ -129,6 +149,21 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
     if (metrics) pending.forEach(({ envelope }, i) => metrics.delivered(envelope, sent[i]))
   }
 
+  /** A presence frame, as a change in who is online, for the snapshots being built. */
+  function noteChange (room: Room, data: string): void {
+    if (room.changes === null) return
+    let frame: { type?: unknown, user_id?: unknown } | undefined
+    try {
+      frame = JSON.parse(data)
+    } catch {}
+    const type = frame?.type
+    if (room.changes.length >= MAX_CHANGES || typeof frame?.user_id !== 'string' || (type !== 'user_joined' && type !== 'user_left')) {
+      room.changes = null
+      return
+    }
+    room.changes.push({ userId: frame.user_id, joined: type === 'user_joined' })
+  }
+
   /** The socket knows who is online as of now: the presence frames queued so far are not for it. */
   function coveredFrom (room: Room, connection: Connection): void {
     if (room.pending.length > 0) room.late.set(connection, room.pending.length)
@@ -183,7 +218,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       } else {
         subscribed = broker.subscribe(roomId, listener)
       }
-      const room: Room = { connections: new Set([connection]), users: new Map(), pending: [], late: new Map(), unread: new Set(snapshotLater ? [connection] : []), flushedAt: 0, listener, subscribed, close }
+      const room: Room = { connections: new Set([connection]), users: new Map(), pending: [], late: new Map(), unread: new Set(snapshotLater ? [connection] : []), watchers: 0, changes: [], flushedAt: 0, listener, subscribed, close }
       track(connection, 1, room)
       rooms.set(connection.roomId, room)
       try {
@@ -199,10 +234,27 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       }
     },
 
-    /** The socket reads who is online now (see add): presence frames from here on reach it, those queued before do not. */
-    presenceRead (connection: Connection): void {
+    /**
+     * The socket reads who is online now (see add): presence frames from here on reach
+     * it, those queued before do not. Its read (Redis, or the local tracker) may already
+     * count a user whose frame is still to come, and be out of date by the time the
+     * snapshot goes out: the watch says what the room heard from the read on, until `end`.
+     */
+    presenceRead (connection: Connection): PresenceWatch {
       const room = rooms.get(connection.roomId)
-      if (room?.unread.delete(connection)) coveredFrom(room, connection)
+      if (room === undefined) return { changes: () => [], end () {} }
+      if (room.unread.delete(connection)) coveredFrom(room, connection)
+      if (room.watchers++ === 0) room.changes = []
+      const from = room.changes?.length ?? 0
+      let ended = false
+      return {
+        changes: () => (ended ? [] : room.changes?.slice(from)),
+        end () {
+          if (ended) return
+          ended = true
+          if (--room.watchers === 0) room.changes = []
+        }
+      }
     },
 
     async remove (connection: Connection): Promise<void> {

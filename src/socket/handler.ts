@@ -143,9 +143,13 @@ async function register (ctx: Socket, firstForUser: boolean): Promise<void> {
     })
   const [profile] = await Promise.all([registered, deps.registry.add(ctx.connection, true)])
   const online = await onlineNow(ctx)
-  // A room of a thousand profiles is bulk too: it waits for the peer to read, within the budget.
-  if (request.presence || deps.config.extendedFrames) await ctx.writePaced(await roomState(ctx, online))
-  if (!await snapshot(ctx, online)) return
+  try {
+    // A room of a thousand profiles is bulk too: it waits for the peer to read, within the budget.
+    if (request.presence || deps.config.extendedFrames) await ctx.writePaced(await roomState(ctx, online))
+    if (!await snapshot(ctx, online)) return
+  } finally {
+    online.watch.end()
+  }
   if (request.since !== undefined && !await recover(ctx, request.since)) return
   // Online anywhere already (another tab, another instance): no second user_joined.
   if (firstForUser) await announce(ctx, 'user_joined', profile)

@@ -1,5 +1,6 @@
 // What a socket hears and says about who is online: the snapshot on connect, room_state, user_joined/user_left.
 import { presenceMember, publishPresence, snapshotFrameJson } from '../fanout/presence'
+import type { PresenceChange, PresenceWatch } from '../fanout/connection-registry'
 import type { Profile } from '../store/store'
 import type { Socket } from './handler'
 import { textFrames } from './ws-internals'
@@ -14,11 +15,12 @@ const SNAPSHOT_CHUNK = 65_536
  * is already half full, gets them paced one at a time as before. False when it was
  * cut or closed on the way.
  */
-export async function snapshot (ctx: Socket, online: Array<{ id: string, profile: Profile | undefined }>): Promise<boolean> {
+export async function snapshot (ctx: Socket, online: Online): Promise<boolean> {
   const { request, connection, deps: { config } } = ctx
   const timestamp = new Date().toISOString()
-  const frames = online.filter((m) => m.id !== request.userId)
-    .map((m) => snapshotFrameJson(request.roomId, m.id, m.profile, online.length, timestamp))
+  const { still, unannounced } = settle(online.members, online.watch.changes(), ctx.request.userId)
+  const frames = unannounced.filter((m) => m.id !== request.userId)
+    .map((m) => snapshotFrameJson(request.roomId, m.id, m.profile, still.length, timestamp))
   // A write of at most a quarter of the budget, into a stream at most a quarter full:
   // bulk keeps within half the budget, as writePaced does.
   const limit = Math.min(SNAPSHOT_CHUNK, config.maxBufferedBytes / 4)
@@ -55,26 +57,58 @@ export async function announce (ctx: Socket, type: 'user_joined' | 'user_left', 
   }
 }
 
+export type Member = { id: string, profile: Profile | undefined }
+
+/** Who was online at the read, and what the room has heard since (end the watch once the snapshot is out). */
+export interface Online {
+  members: Member[]
+  watch: PresenceWatch
+}
+
 /** Who is online in the room (this socket's user included), with their profiles. */
-export async function onlineNow (ctx: Socket): Promise<Array<{ id: string, profile: Profile | undefined }>> {
+export async function onlineNow (ctx: Socket): Promise<Online> {
   const { presence, registry, chat: { store } } = ctx.deps
   const { roomId, userId } = ctx.request
   // Presence frames reach this socket from the read on: what came before, the read has.
-  registry.presenceRead(ctx.connection)
-  const online = await presence.online(roomId).catch(() => registry.onlineUsers(roomId))
-  if (!online.includes(userId)) online.push(userId)
-  const profiles = await store.getProfiles(roomId, online)
-  return online.map((id, i) => ({ id, profile: profiles[i] }))
+  const watch = registry.presenceRead(ctx.connection)
+  try {
+    const online = await presence.online(roomId).catch(() => registry.onlineUsers(roomId))
+    if (!online.includes(userId)) online.push(userId)
+    const profiles = await store.getProfiles(roomId, online)
+    return { members: online.map((id, i) => ({ id, profile: profiles[i] })), watch }
+  } catch (err) {
+    watch.end()
+    throw err
+  }
 }
 
-export async function roomState (ctx: Socket, online: Array<{ id: string, profile: Profile | undefined }>) {
-  const members = online.map(({ id, profile }) => presenceMember(id, profile))
+/**
+ * The read's members as the room stands now. A frame heard since the read names a user
+ * the read may or may not have counted (a join read before its frame came, a leave
+ * after the read): `still` drops those who left; `unannounced` also drops those who
+ * joined, since their own frame reaches the socket live (or has). Without the changes
+ * (too many, or not understood) the read stands as it was.
+ */
+export function settle (members: Member[], changes: PresenceChange[] | undefined, self: string): { still: Member[], unannounced: Member[] } {
+  if (changes === undefined || changes.length === 0) return { still: members, unannounced: members }
+  const last = new Map<string, boolean>()
+  for (const { userId, joined } of changes) last.set(userId, joined)
+  return {
+    // This socket's own user is online whatever another tab of theirs did.
+    still: members.filter((m) => m.id === self || last.get(m.id) !== false),
+    unannounced: members.filter((m) => !last.has(m.id))
+  }
+}
+
+export async function roomState (ctx: Socket, online: Online) {
+  const { still } = settle(online.members, online.watch.changes(), ctx.request.userId)
+  const members = still.map(({ id, profile }) => presenceMember(id, profile))
   return {
     type: 'room_state',
     room_id: ctx.request.roomId,
     online: members,
     users: members.map((m) => ({ user_id: m.user_id, username: m.username, avatar_url: m.avatar_url })),
-    online_count: online.length,
+    online_count: still.length,
     last_seq: await ctx.deps.chat.store.lastSeq(ctx.request.roomId)
   }
 }
