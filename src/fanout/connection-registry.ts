@@ -1,28 +1,13 @@
 // Room → this instance's sockets: the one broadcast path to local connections.
 import type { Broker, BrokerListener, Envelope } from './broker'
 import type { Metrics } from '../ops/metrics'
+import { createPresenceLog, type PresenceLog, type PresenceWatch } from './presence-watch'
 import { createRoomSequencer, type History } from './room-sequencer'
 
 // With `coalesce`: a room's presence frames go out at the end of the turn, and at most
 // once per this window while they keep coming (a storm of joins after a deploy): one
 // write per socket per window instead of one per join.
 const COALESCE_WINDOW_MS = 1000
-
-// A snapshot being built keeps at most this many of the room's changes; past it they are unknown.
-const MAX_CHANGES = 10_000
-
-/** A user who came online (`joined`) or went, as a presence frame said. */
-export interface PresenceChange {
-  userId: string
-  joined: boolean
-}
-
-/** What a socket building its snapshot hears of the room meanwhile (see presenceRead). */
-export interface PresenceWatch {
-  /** The changes since the read, in order; undefined when they cannot be known (too many, or a frame not understood). */
-  changes (): PresenceChange[] | undefined
-  end (): void
-}
 
 /** A local socket, as the registry sees it. */
 export interface Connection {
@@ -44,9 +29,8 @@ interface Room {
   late: Map<Connection, number>
   /** Sockets whose presence snapshot is still to be read: presence frames skip them (the read will cover them). */
   unread: Set<Connection>
-  /** While sockets build their snapshot (watchers), the room's presence changes since, in order; null once unknown. */
-  watchers: number
-  changes: PresenceChange[] | null
+  /** What the room's presence frames said while sockets built their snapshots. */
+  presence: PresenceLog
   /** When pending frames last went out, and the timer that sends the next ones. */
   flushedAt: number
   flushTimer?: NodeJS.Timeout
@@ -91,7 +75,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
   function deliver (roomId: string, envelope: Envelope): void {
     const room = rooms.get(roomId)
     if (!room) return
-    if (room.watchers > 0 && envelope.coalesce === true) noteChange(room, envelope.data)
+    if (envelope.coalesce === true && room.presence.watched) room.presence.note(envelope.data)
     // Encoded once per broadcast; every socket writes the same bytes.
     const data = encode(envelope.data)
     if (coalesce && envelope.coalesce === true && envelope.seq === undefined && envelope.key === undefined) {
@@ -149,21 +133,6 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
     if (metrics) pending.forEach(({ envelope }, i) => metrics.delivered(envelope, sent[i]))
   }
 
-  /** A presence frame, as a change in who is online, for the snapshots being built. */
-  function noteChange (room: Room, data: string): void {
-    if (room.changes === null) return
-    let frame: { type?: unknown, user_id?: unknown } | undefined
-    try {
-      frame = JSON.parse(data)
-    } catch {}
-    const type = frame?.type
-    if (room.changes.length >= MAX_CHANGES || typeof frame?.user_id !== 'string' || (type !== 'user_joined' && type !== 'user_left')) {
-      room.changes = null
-      return
-    }
-    room.changes.push({ userId: frame.user_id, joined: type === 'user_joined' })
-  }
-
   /** The socket knows who is online as of now: the presence frames queued so far are not for it. */
   function coveredFrom (room: Room, connection: Connection): void {
     if (room.pending.length > 0) room.late.set(connection, room.pending.length)
@@ -218,7 +187,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       } else {
         subscribed = broker.subscribe(roomId, listener)
       }
-      const room: Room = { connections: new Set([connection]), users: new Map(), pending: [], late: new Map(), unread: new Set(snapshotLater ? [connection] : []), watchers: 0, changes: [], flushedAt: 0, listener, subscribed, close }
+      const room: Room = { connections: new Set([connection]), users: new Map(), pending: [], late: new Map(), unread: new Set(snapshotLater ? [connection] : []), presence: createPresenceLog(), flushedAt: 0, listener, subscribed, close }
       track(connection, 1, room)
       rooms.set(connection.roomId, room)
       try {
@@ -244,17 +213,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       const room = rooms.get(connection.roomId)
       if (room === undefined) return { changes: () => [], end () {} }
       if (room.unread.delete(connection)) coveredFrom(room, connection)
-      if (room.watchers++ === 0) room.changes = []
-      const from = room.changes?.length ?? 0
-      let ended = false
-      return {
-        changes: () => (ended ? [] : room.changes?.slice(from)),
-        end () {
-          if (ended) return
-          ended = true
-          if (--room.watchers === 0) room.changes = []
-        }
-      }
+      return room.presence.watch()
     },
 
     async remove (connection: Connection): Promise<void> {

@@ -1,6 +1,6 @@
 // What a socket hears and says about who is online: the snapshot on connect, room_state, user_joined/user_left.
 import { presenceMember, publishPresence, snapshotFrameJson } from '../fanout/presence'
-import type { PresenceChange, PresenceWatch } from '../fanout/connection-registry'
+import type { PresenceChange, PresenceWatch } from '../fanout/presence-watch'
 import type { Profile } from '../store/store'
 import type { Socket } from './handler'
 import { textFrames } from './ws-internals'
