@@ -240,15 +240,21 @@ t.test('a connection whose send throws does not stop delivery to the others', as
   t.same(healthy.sent.map(String), ['hello'])
 })
 
+/** A room with a socket ('other') and one whose snapshot is still to be read ('late'). */
+async function withLateReader (t: Test, coalesce: boolean) {
+  const { broker } = countingBroker()
+  t.teardown(() => broker.close())
+  const registry = createConnectionRegistry({ broker, coalesce })
+  const other = connection('other')
+  const late = connection('late')
+  await registry.add(other)
+  await registry.add(late, true)
+  return { broker, registry, other, late }
+}
+
 t.test('a presence read watches the room: the changes from the read on, in order, until the watch ends', async (t) => {
   for (const coalesce of [true, false]) {
-    const { broker } = countingBroker()
-    t.teardown(() => broker.close())
-    const registry = createConnectionRegistry({ broker, coalesce })
-    const other = connection('other')
-    const late = connection('late')
-    await registry.add(other)
-    await registry.add(late, true)
+    const { broker, registry, other, late } = await withLateReader(t, coalesce)
     const frame = (type: string, userId: string) => JSON.stringify({ type, room_id: 'room-1', user_id: userId, username: userId, online_count: 1 })
     const presence = (type: string, userId: string) => broker.publish('room-1', { data: frame(type, userId), coalesce: true })
     await presence('user_joined', 'before')
@@ -278,13 +284,7 @@ t.test('a presence read watches the room: the changes from the read on, in order
 
 t.test('a socket that reads its snapshot later gets no presence frame before its read, and every one after; other frames always', async (t) => {
   for (const coalesce of [true, false]) {
-    const { broker } = countingBroker()
-    t.teardown(() => broker.close())
-    const registry = createConnectionRegistry({ broker, coalesce })
-    const other = connection('other')
-    const late = connection('late')
-    await registry.add(other)
-    await registry.add(late, true)
+    const { broker, registry, other, late } = await withLateReader(t, coalesce)
     const settle = () => new Promise((resolve) => setTimeout(resolve, 20))
     await broker.publish('room-1', { data: 'joined-before-read', coalesce: true })
     await broker.publish('room-1', { data: 'chat' })
