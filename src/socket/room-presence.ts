@@ -18,7 +18,7 @@ const SNAPSHOT_CHUNK = 65_536
 export async function snapshot (ctx: Socket, online: Online): Promise<boolean> {
   const { request, connection, deps: { config } } = ctx
   const timestamp = new Date().toISOString()
-  const { still, unannounced } = settle(online.members, online.watch.changes(), ctx.request.userId)
+  const { still, unannounced } = settle(online.members, online.watch.changes(), request.userId)
   const frames = unannounced.filter((m) => m.id !== request.userId)
     .map((m) => snapshotFrameJson(request.roomId, m.id, m.profile, still.length, timestamp))
   // A write of at most a quarter of the budget, into a stream at most a quarter full:

@@ -1,7 +1,7 @@
 // Rooms on PostgreSQL: named rooms, their thumbnails and access, and the listing by activity.
 import type pg from 'pg'
 import { transaction } from './postgres-schema'
-import type { Privacy, Room, RoomFilter, RoomHost, RoomStore } from './store'
+import { roomSummary, type Privacy, type RoomColumns, type RoomFilter, type RoomHost, type RoomStore } from './store'
 
 const SELECT_ROOMS = (where: string, limit: string) => `
   SELECT r.room_id, r.name, r.thumbnail_url, r.created_at, r.category, r.description, r.tags, r.privacy, r.max_members,
@@ -15,21 +15,12 @@ const SELECT_ROOMS_OF = SELECT_ROOMS('WHERE r.category = $2', '$1')
 // Rooms whose category is none of the list, or none at all ('' too).
 const SELECT_ROOMS_OTHER = SELECT_ROOMS("WHERE r.category IS NULL OR r.category = '' OR r.category <> ALL ($2::text[])", '$1')
 
-interface RoomRow {
-  room_id: string
-  name: string | null
-  thumbnail_url: string | null
+interface RoomRow extends RoomColumns {
   created_at: Date
-  category: string | null
-  description: string | null
   tags: string[] | null
-  privacy: Privacy
-  max_members: number | null
   host: RoomHost | null
-  created_by: string | null
   last_seq: string
   last_message_at: Date | null
-  member_count: number
 }
 
 export function createPostgresRooms (pool: pg.Pool): Pick<RoomStore, 'createRoom' | 'listRooms' | 'roomAccess' | 'thumbnail'> {
@@ -56,9 +47,10 @@ export function createPostgresRooms (pool: pg.Pool): Pick<RoomStore, 'createRoom
         : 'category' in filter
           ? await pool.query<RoomRow>(SELECT_ROOMS_OF, [limit, filter.category])
           : await pool.query<RoomRow>(SELECT_ROOMS_OTHER, [limit, [...filter.otherThan]])
-      return rows.map((row) => ({
-        ...fromRoomRow(row),
-        memberCount: row.member_count,
+      return rows.map((row) => roomSummary(row, {
+        createdAt: row.created_at.toISOString(),
+        tags: row.tags ?? [],
+        host: row.host,
         lastSeq: Number(row.last_seq),
         lastMessageAt: row.last_message_at?.toISOString() ?? null
       }))
@@ -73,21 +65,5 @@ export function createPostgresRooms (pool: pg.Pool): Pick<RoomStore, 'createRoom
         'SELECT content_type, data FROM room_thumbnails WHERE room_id = $1', [roomId])
       return row && { contentType: row.content_type, data: row.data }
     }
-  }
-}
-
-function fromRoomRow (row: RoomRow): Room {
-  return {
-    id: row.room_id,
-    name: row.name,
-    thumbnailUrl: row.thumbnail_url,
-    createdAt: row.created_at.toISOString(),
-    category: row.category,
-    description: row.description,
-    tags: row.tags ?? [],
-    privacy: row.privacy,
-    maxMembers: row.max_members,
-    host: row.host,
-    createdBy: row.created_by
   }
 }

@@ -1,22 +1,13 @@
 // Rooms on SQLite: named rooms, their thumbnails and access, and the listing by activity.
 import type Database from 'better-sqlite3'
-import type { Privacy, Room, RoomStore } from './store'
+import { roomSummary, type Privacy, type RoomColumns, type RoomStore } from './store'
 
-interface RoomRow {
-  room_id: string
-  name: string | null
-  thumbnail_url: string | null
+interface RoomRow extends RoomColumns {
   created_at: string
-  category: string | null
-  description: string | null
   tags: string | null
-  privacy: Privacy
-  max_members: number | null
   host: string | null
-  created_by: string | null
   last_seq: number
   last_message_at: string | null
-  member_count: number
 }
 
 /**
@@ -69,9 +60,10 @@ export function createSqliteRooms (db: Database.Database): Pick<RoomStore, 'crea
       const rows = filter === undefined
         ? selectRooms.all(limit)
         : 'category' in filter ? selectRoomsOf.all(filter.category, limit) : selectRoomsOther.all(JSON.stringify(filter.otherThan), limit)
-      return rows.map((row) => ({
-        ...fromRoomRow(row),
-        memberCount: row.member_count,
+      return rows.map((row) => roomSummary(row, {
+        createdAt: row.created_at,
+        tags: row.tags === null ? [] : JSON.parse(row.tags),
+        host: row.host === null ? null : JSON.parse(row.host),
         lastSeq: row.last_seq,
         lastMessageAt: row.last_message_at
       }))
@@ -84,21 +76,5 @@ export function createSqliteRooms (db: Database.Database): Pick<RoomStore, 'crea
       const row = selectThumbnail.get(roomId)
       return row && { contentType: row.content_type, data: row.data }
     }
-  }
-}
-
-function fromRoomRow (row: RoomRow): Room {
-  return {
-    id: row.room_id,
-    name: row.name,
-    thumbnailUrl: row.thumbnail_url,
-    createdAt: row.created_at,
-    category: row.category,
-    description: row.description,
-    tags: row.tags === null ? [] : JSON.parse(row.tags),
-    privacy: row.privacy,
-    maxMembers: row.max_members,
-    host: row.host === null ? null : JSON.parse(row.host),
-    createdBy: row.created_by
   }
 }

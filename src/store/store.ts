@@ -86,6 +86,39 @@ export interface RoomSummary extends Room {
   lastMessageAt: string | null
 }
 
+/** The rooms columns both stores read as they are; the rest each converts from its own types. */
+export interface RoomColumns {
+  room_id: string
+  name: string | null
+  thumbnail_url: string | null
+  category: string | null
+  description: string | null
+  privacy: Privacy
+  max_members: number | null
+  created_by: string | null
+  member_count: number
+}
+
+/** A listing's room from its row: the plain columns, and those the store converted (dates, arrays, JSON). */
+export function roomSummary (row: RoomColumns, converted: Pick<RoomSummary, 'createdAt' | 'tags' | 'host' | 'lastSeq' | 'lastMessageAt'>): RoomSummary {
+  return {
+    id: row.room_id,
+    name: row.name,
+    thumbnailUrl: row.thumbnail_url,
+    createdAt: converted.createdAt,
+    category: row.category,
+    description: row.description,
+    tags: converted.tags,
+    privacy: row.privacy,
+    maxMembers: row.max_members,
+    host: converted.host,
+    createdBy: row.created_by,
+    memberCount: row.member_count,
+    lastSeq: converted.lastSeq,
+    lastMessageAt: converted.lastMessageAt
+  }
+}
+
 export interface RoomStore {
   upsertProfile (roomId: string, userId: string, values: ProfileValues, mode: ProfileMode): Promise<{ profile: Profile, created: boolean }>
   getProfile (roomId: string, userId: string): Promise<Profile | undefined>
