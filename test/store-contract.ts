@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import { messageId } from '../src/store/ids'
 import type { Message } from '../src/schemas/http'
-import type { NewMessage, NewRoom, PageQuery, Profile, Store as RoomStore, RoomSummary } from '../src/store/store'
+import { messageJson, type NewMessage, type NewRoom, type PageQuery, type Profile, type Store as RoomStore, type RoomSummary } from '../src/store/store'
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 const AVATAR = 'https://cdn.example.com/a.png'
@@ -499,6 +499,9 @@ export function storeContract (t: Test, name: string, makeStore: () => Promise<R
       ])
       t.same((await store.pageJson('room-3', { limit: 10 })).map((text) => JSON.parse(text)), together, 'appended together: what the appends answered')
       t.same(together.map((m) => [m.seq, m.username, m.avatar]), here.slice(0, 4).map((m, i) => [i + 1, m.username, m.avatar]), 'and as one by one')
+      // The JSON an append's message is answered and published with (PostgreSQL's is its
+      // statement's) is the message's own, byte for byte, alone or in a batch.
+      for (const m of [...written, ...together]) t.equal(messageJson(m), JSON.stringify(m), `${m.room_id} seq ${m.seq}: its JSON`)
     })
 
     t.test('pageJson fills a missing avatar from the profile as it is at read time', async (t) => {

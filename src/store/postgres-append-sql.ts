@@ -1,11 +1,14 @@
 // The statements of PostgreSQL's group commit (postgres-append.ts): a batch of messages, and a batch of one.
 
+// A message's timestamp as its wire JSON has it: JavaScript's toISOString form.
+const TIMESTAMP = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+
 // A message's wire JSON (wireMessage's shape and key order), kept with it so that a
-// history page is a join of stored text. Timestamps are JavaScript's toISOString form.
+// history page is a join of stored text, and the answer to its POST the same text.
 const WIRE_JSON = `'{"type":"message","id":' || to_json(id)::text || ',"room_id":' || to_json(room_id)::text
     || ',"user_id":' || to_json(user_id)::text || ',"username":' || to_json(username)::text || ',"content":' || to_json(content)::text
     || ',"avatar":' || COALESCE(to_json(avatar)::text, 'null') || ',"avatar_url":' || COALESCE(to_json(avatar)::text, 'null')
-    || ',"timestamp":"' || to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","seq":' || seq::text
+    || ',"timestamp":"' || ${TIMESTAMP} || '","seq":' || seq::text
     || CASE WHEN client_id IS NULL THEN '' ELSE ',"client_id":' || to_json(client_id)::text END || '}'`
 
 // One statement for a whole batch, of one room or many: each room's counter is bumped
@@ -49,7 +52,7 @@ export const APPEND_BATCH = `
   )
   INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id, json)
   SELECT room_id, seq, id, user_id, username, content, avatar, created_at, client_id, ${WIRE_JSON} FROM stored
-  RETURNING id, seq, created_at, username, avatar`
+  RETURNING id, seq, ${TIMESTAMP} AS timestamp, username, avatar, json`
 
 // A batch of one message, the batch's rules without its machinery (no arrays, windows or
 // grouping): half the database's CPU for the most common batch there is, a quiet room's
@@ -71,4 +74,4 @@ export const APPEND_ONE = `
   )
   INSERT INTO messages (room_id, seq, id, user_id, username, content, avatar, created_at, client_id, json)
   SELECT room_id, seq, id, user_id, username, content, avatar, created_at, client_id, ${WIRE_JSON} FROM stored
-  RETURNING id, seq, created_at, username, avatar`
+  RETURNING id, seq, ${TIMESTAMP} AS timestamp, username, avatar, json`

@@ -147,7 +147,7 @@ export function createPostgresAppender ({ pool, parallel, findByClientId }: {
     // One message goes as scalars to its own statement, more as one array per column.
     const one = batch.length === 1
     const column = (pick: (item: Item) => string | null) => (one ? pick(batch[0]) : batch.map(pick))
-    const { rows } = await db.query<{ id: string, seq: string, created_at: Date, username: string, avatar: string | null }>({
+    const { rows } = await db.query<{ id: string, seq: string, timestamp: string, username: string, avatar: string | null, json: string }>({
       name: one ? 'parley-append-one' : 'parley-append-batch',
       text: one ? APPEND_ONE : APPEND_BATCH,
       values: [
@@ -157,17 +157,26 @@ export function createPostgresAppender ({ pool, parallel, findByClientId }: {
       ]
     })
     const inserted = new Map(rows.map((row) => [row.id, row]))
-    return Promise.all(batch.map(async ({ message, id }) => {
+    const results: AppendResult[] = new Array(batch.length)
+    const retries: number[] = []
+    for (let i = 0; i < batch.length; i++) {
+      const { message, id } = batch[i]
       const row = inserted.get(id)
-      if (row) {
-        const stored = { ...message, username: row.username, avatar: row.avatar, id, seq: Number(row.seq), timestamp: row.created_at.toISOString() }
-        return { message: wireMessage(stored), created: true }
+      if (row === undefined) retries.push(i)
+      else {
+        // The statement's JSON is the message's: stored, answered and published as it is.
+        const stored = { ...message, username: row.username, avatar: row.avatar, id, seq: Number(row.seq), timestamp: row.timestamp }
+        results[i] = { message: wireMessage(stored, row.json), created: true }
       }
-      // Left out as a retry: its client_id was stored before (or earlier in this batch).
+    }
+    // Left out as a retry: its client_id was stored before (or earlier in this batch).
+    await Promise.all(retries.map(async (i) => {
+      const { message, id } = batch[i]
       const stored = await findByClientId(message as NewMessage & { clientId: string })
       if (!stored) throw new Error(`message ${id} was neither stored nor found by its client_id`)
-      return { message: stored, created: false }
+      results[i] = { message: stored, created: false }
     }))
+    return results
   }
 
   return {

@@ -324,8 +324,15 @@ export function mergeProfile (current: ProfileValues | undefined, values: Profil
   }
 }
 
-/** The one message shape, REST and socket alike, from a stored message: every store builds it here. */
-export function wireMessage (m: NewMessage & { username: string, id: string, seq: number, timestamp: string }): Message {
+// The JSON a store wrote with a message, kept for the answer and the publish that follow:
+// one serialisation per message, not one for the row and another for the room.
+const serialized = new WeakMap<Message, string>()
+
+/**
+ * The one message shape, REST and socket alike, from a stored message: every store builds
+ * it here. `json`, when the store has the message's wire JSON already, is kept as its JSON.
+ */
+export function wireMessage (m: NewMessage & { username: string, id: string, seq: number, timestamp: string }, json?: string): Message {
   const message: Message = {
     type: 'message',
     id: m.id,
@@ -339,12 +346,10 @@ export function wireMessage (m: NewMessage & { username: string, id: string, seq
     seq: m.seq
   }
   if (m.clientId !== undefined) message.client_id = m.clientId
+  if (json !== undefined) serialized.set(message, json)
   return message
 }
 
-// The JSON a store wrote with a message, kept for the publish that follows: one
-// serialisation per message, not one for the row and another for the room.
-const serialized = new WeakMap<Message, string>()
 
 /** A message's wire JSON: the one its store wrote with it, or made now (and kept). */
 export function messageJson (message: Message): string {
