@@ -1,5 +1,6 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
+import Redis from 'ioredis'
 import { createInProcessBroker, type Envelope } from '../src/fanout/broker'
 import { createRedisBroker } from '../src/fanout/redis-broker'
 import { brokerContract } from './broker-contract'
@@ -46,6 +47,60 @@ if (!redisUrl) {
       { data: '{"type":"user_left"}', coalesce: true },
       { data: '~not a mark', except: 'conn-3' }
     ])
+  })
+
+  t.test('the publisher delivers its own publish at once, and once: its echo from Redis is dropped', async (t) => {
+    const prefix = `test-${randomUUID()}`
+    const a = createRedisBroker({ url: redisUrl, prefix, log: quiet })
+    const b = createRedisBroker({ url: redisUrl, prefix, log: quiet })
+    t.teardown(() => Promise.all([a.close(), b.close()]))
+    const onA: string[] = []
+    const onB: string[] = []
+    await a.subscribe('room', (envelope) => onA.push(envelope.data))
+    await b.subscribe('room', (envelope) => onB.push(envelope.data))
+    await Promise.all([a.ping(), b.ping()])
+    const published = a.publish('room', { data: 'from a', seq: 1 })
+    t.same(onA, ['from a'], 'on the publisher before the round trip through Redis')
+    await published
+    const until = async (done: () => boolean) => {
+      const deadline = Date.now() + 2000
+      while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    // Frames without a seq keep no order across instances: b publishes once it has a's.
+    await until(() => onB.length === 1)
+    await b.publish('room', { data: 'from b', seq: 2 })
+    await until(() => onA.length === 2)
+    // Time for a stray echo to arrive.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    t.same(onA, ['from a', 'from b'])
+    t.same(onB, ['from a', 'from b'])
+  })
+
+  t.test('an instance of the previous version reads the publisher\'s mark as an except none of its sockets has', async (t) => {
+    // The previous version's decoding, as it was: "<seq>\n[~]<except>\n<data>".
+    const previous = (text: string) => {
+      const a = text.indexOf('\n')
+      const b = text.indexOf('\n', a + 1)
+      let from = a + 1
+      if (text.charCodeAt(from) === 0x7e) from++
+      return { seq: Number(text.slice(0, a)), except: b > from ? text.slice(from, b) : undefined, data: text.slice(b + 1) }
+    }
+    const prefix = `test-${randomUUID()}`
+    const broker = createRedisBroker({ url: redisUrl, prefix, log: quiet })
+    const raw = new Redis(redisUrl)
+    t.teardown(async () => { await broker.close(); raw.disconnect() })
+    const texts: string[] = []
+    raw.on('message', (_channel: string, text: string) => texts.push(text))
+    await raw.subscribe(`${prefix}:room:room`)
+    await broker.ping()
+    const connection = randomUUID()
+    await broker.publish('room', { data: '{"a":1}\nline', seq: 5, except: connection })
+    await broker.publish('room', { data: '{"b":2}', seq: 6, coalesce: true })
+    const deadline = Date.now() + 2000
+    while (texts.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    const read = texts.map(previous)
+    t.same(read.map(({ seq, data }) => [seq, data]), [[5, '{"a":1}\nline'], [6, '{"b":2}']], 'seq and data as before')
+    t.ok(read.every(({ except }) => except !== undefined && except.startsWith('^') && except !== connection), 'an except that is no socket\'s: delivered to all its sockets')
   })
 
   t.test('a redis broker that cannot reach Redis fails its ping and still delivers locally', async (t) => {

@@ -1,4 +1,5 @@
 // The Redis broker: pub/sub between instances, local fan-out through the in-process broker.
+import { randomUUID } from 'node:crypto'
 import Redis from 'ioredis'
 import { createInProcessBroker, type Broker, type Envelope } from './broker'
 
@@ -15,15 +16,21 @@ export interface RedisBrokerOptions {
 // (which subscribe to no DM channel) read what they get as before. Presence that the
 // receiving registries may coalesce has "~" before its except: an instance of the
 // previous version reads "~<id>" as an id none of its sockets has (the one it names is
-// the publisher's own), so it delivers the frame as it always did.
-function encode ({ data, except, seq, key, coalesce }: Envelope): string {
-  return `${seq ?? (key === undefined ? '' : `k${key}`)}\n${coalesce === true ? '~' : ''}${except ?? ''}\n${data}`
+// the publisher's own), so it delivers the frame as it always did. The publishing
+// instance's id follows, as "^<instance>^" (a connection id is a UUID, never "^"): the
+// publisher has delivered the envelope already and drops its echo, and a previous
+// version reads the mark as part of an except that none of its sockets has, as above.
+type Wire = Envelope & { origin?: string }
+
+function encode ({ data, except, seq, key, coalesce, origin }: Wire): string {
+  const mark = `${coalesce === true ? '~' : ''}${origin === undefined ? '' : `^${origin}^`}`
+  return `${seq ?? (key === undefined ? '' : `k${key}`)}\n${mark}${except ?? ''}\n${data}`
 }
 
-function decode (text: string): Envelope {
+function decode (text: string): Wire {
   const a = text.indexOf('\n')
   const b = text.indexOf('\n', a + 1)
-  const envelope: Envelope = { data: text.slice(b + 1) }
+  const envelope: Wire = { data: text.slice(b + 1) }
   if (a > 0) {
     if (text.charCodeAt(0) === 0x6b) envelope.key = text.slice(1, a)
     else envelope.seq = Number(text.slice(0, a))
@@ -33,16 +40,24 @@ function decode (text: string): Envelope {
     envelope.coalesce = true
     from++
   }
+  if (text.charCodeAt(from) === 0x5e) {
+    const end = text.indexOf('^', from + 1)
+    if (end > from && end < b) {
+      envelope.origin = text.slice(from + 1, end)
+      from = end + 1
+    }
+  }
   if (b > from) envelope.except = text.slice(from, b)
   return envelope
 }
 
 /**
- * Fan-out across instances over Redis pub/sub. Every instance, the publisher
- * included, delivers what arrives on a room's channel to its own sockets.
- * While Redis is away a publish is delivered to this instance's sockets only;
- * the other instances read what they missed from the store when the next seq
- * shows them the gap (see room-sequencer.ts).
+ * Fan-out across instances over Redis pub/sub. The publisher delivers to its own
+ * sockets at once, as the in-process broker does, and every other instance
+ * delivers what arrives on the room's channel to its sockets; the publisher drops
+ * its own echo. While Redis is away a publish reaches this instance's sockets
+ * only; the other instances read what they missed from the store when the next
+ * seq shows them the gap (see room-sequencer.ts).
  */
 export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonly status: string, ready (ms: number): Promise<boolean> } {
   const prefix = `${opts.prefix ?? 'parley'}:room:`
@@ -52,6 +67,8 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
   const sub = new Redis(opts.url, { retryStrategy, lazyConnect: true })
   // This instance's listeners: the in-process broker, fed by the Redis channels.
   const local = createInProcessBroker()
+  // This instance on the wire: what it published comes back from Redis, and is dropped.
+  const origin = randomUUID()
   let down = false
 
   for (const [name, client] of [['publisher', pub], ['subscriber', sub]] as const) {
@@ -66,7 +83,9 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
   }
 
   sub.on('message', (channel: string, text: string) => {
-    if (channel.startsWith(prefix)) void local.publish(channel.slice(prefix.length), decode(text))
+    if (!channel.startsWith(prefix)) return
+    const { origin: from, ...envelope } = decode(text)
+    if (from !== origin) void local.publish(channel.slice(prefix.length), envelope)
   })
 
   const connected = Promise.all([pub.connect(), sub.connect()])
@@ -87,11 +106,12 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
       return pub.status === 'ready' && sub.status === 'ready' ? 'ready' : `publisher ${pub.status}, subscriber ${sub.status}`
     },
     async publish (roomId, envelope) {
+      // Here first: this instance's sockets do not wait for the round trip through Redis.
+      await local.publish(roomId, envelope)
       try {
-        await pub.publish(prefix + roomId, encode(envelope))
+        await pub.publish(prefix + roomId, encode({ ...envelope, origin }))
       } catch (err) {
         opts.log.warn({ err: (err as Error).message, roomId }, 'redis publish failed; delivered on this instance only')
-        await local.publish(roomId, envelope)
       }
     },
     async subscribe (roomId, listener) {
