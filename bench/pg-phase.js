@@ -376,7 +376,7 @@ function pgReport (pgOut, { targets: t, fanout: fanCfg, pg: cfg }, sqliteRest) {
     sections.push({
       title: `PostgreSQL + Redis fan-out across two instances: ${fanCfg.rooms} rooms × ${fanCfg.socketsPerRoom} sockets, senders on A, ` +
         `offered ${fmt(fanCfg.targetRate)} deliveries/s, ${samples(two).length} round(s)`,
-      headers: ['Figure', 'Receivers on A (via Redis)', 'Receivers on B (A → B)', 'All receivers', 'Target', 'Result'],
+      headers: ['Figure', 'Receivers on A (the senders\' instance)', 'Receivers on B (A → B)', 'All receivers', 'Target', 'Result'],
       rows: [
         ['sockets per room', fmt(g(0, 'socketsPerRoom'), 0), fmt(g(1, 'socketsPerRoom'), 0), fmt(fanCfg.socketsPerRoom, 0), '', ''],
         row('delivered ratio (worst round)', 'deliveredRatio', 4, Math.min),
@@ -395,7 +395,7 @@ function pgReport (pgOut, { targets: t, fanout: fanCfg, pg: cfg }, sqliteRest) {
     const b = (key) => (two ? median(samples(two).map((x) => x.groups && x.groups[1] && x.groups[1][key])) : NaN)
     const row = (name, inproc, same, cross, digits = 2) => [name, fmt(inproc, digits), fmt(same, digits), fmt(same - inproc, digits), fmt(cross, digits), fmt(cross - inproc, digits)]
     sections.push({
-      title: 'What Redis adds (PostgreSQL in-process fan-out vs through Redis), medians of rounds',
+      title: 'What Redis adds (PostgreSQL in-process fan-out vs with Redis), medians of rounds',
       headers: ['Figure', 'PG, in-process (one instance)', 'PG + Redis, same instance', 'added by Redis', 'PG + Redis, A → B (two instances)', 'added by Redis + a hop'],
       rows: [
         row('latency p50 (ms)', med(p, 'p50Ms'), med(r, 'p50Ms'), b('p50Ms')),

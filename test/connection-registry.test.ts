@@ -255,7 +255,8 @@ async function withLateReader (t: Test, coalesce: boolean) {
 t.test('a presence read watches the room: the changes from the read on, in order, until the watch ends', async (t) => {
   for (const coalesce of [true, false]) {
     const { broker, registry, other, late } = await withLateReader(t, coalesce)
-    const frame = (type: string, userId: string) => JSON.stringify({ type, room_id: 'room-1', user_id: userId, username: userId, online_count: 1 })
+    const frame = (type: string, userId: string) => JSON.stringify({ type, room_id: 'room-1', user_id: userId, username: userId.toUpperCase(), avatar: null, avatar_url: null, online_count: 1 })
+    const joined = (userId: string) => ({ userId, joined: true, member: { user_id: userId, username: userId.toUpperCase(), avatar: null, avatar_url: null } })
     const presence = (type: string, userId: string) => broker.publish('room-1', { data: frame(type, userId), coalesce: true })
     await presence('user_joined', 'before')
     const watch = registry.presenceRead(late)
@@ -264,8 +265,8 @@ t.test('a presence read watches the room: the changes from the read on, in order
     await presence('user_left', 'a')
     const second = registry.presenceRead(other)
     await presence('user_joined', 'c')
-    t.same(watch.changes(), [{ userId: 'b', joined: true }, { userId: 'a', joined: false }, { userId: 'c', joined: true }], `coalesce ${coalesce}: from its read on, chat frames aside`)
-    t.same(second.changes(), [{ userId: 'c', joined: true }], `coalesce ${coalesce}: each watch from its own read`)
+    t.same(watch.changes(), [joined('b'), { userId: 'a', joined: false }, joined('c')], `coalesce ${coalesce}: from its read on, chat frames aside, each join with its name and avatar`)
+    t.same(second.changes(), [joined('c')], `coalesce ${coalesce}: each watch from its own read`)
     await broker.publish('room-1', { data: 'not a presence frame', coalesce: true })
     t.equal(watch.changes(), undefined, `coalesce ${coalesce}: a frame not understood makes the changes unknown`)
     watch.end()

@@ -98,6 +98,35 @@ t.test('a snapshot names no one the room heard of after its read: a join the rea
   t.same(erin.frames.filter((f) => f.snapshot === true).map((f) => f.user_id), ['frank'], 'the snapshot names frank, not dave who had left')
 })
 
+t.test('room_state names who joined after the read: a client that takes it as the whole list keeps them', async (t) => {
+  const { app, wsBase } = await listen(t)
+  const real = app.presence.online.bind(app.presence)
+  const carol = await connect(t, `${wsBase}/ws/late/carol?username=Carol`)
+  await carol.settle()
+  // Bob's read is made before alice comes, and answered after her user_joined went out.
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
+  let entered!: () => void
+  const started = new Promise<void>((resolve) => { entered = resolve })
+  app.presence.online = async (roomId: string) => {
+    app.presence.online = real
+    const before = await real(roomId)
+    entered()
+    await released
+    return before
+  }
+  const bob = await connect(t, `${wsBase}/ws/late/bob?username=Bob&presence=1`)
+  await started
+  await connect(t, `${wsBase}/ws/late/alice?username=Alice`)
+  await until(() => carol.frames.some((f) => f.type === 'user_joined' && f.user_id === 'alice'), 5000)
+  release()
+  const state = await bob.ofType('room_state')
+  t.same(state.online.map((m: any) => m.user_id).sort(), ['alice', 'bob', 'carol'])
+  t.equal(state.online_count, 3)
+  t.match(state.online.find((m: any) => m.user_id === 'alice'), { username: 'Alice' })
+  t.same(state.users.map((u: any) => u.user_id).sort(), ['alice', 'bob', 'carol'])
+})
+
 t.test('presence=1 gets a room_state of who is online first', async (t) => {
   const { app, wsBase } = await listen(t)
   await app.inject(joinAlice)

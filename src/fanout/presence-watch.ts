@@ -1,13 +1,13 @@
 // What the room's presence frames said while sockets built their snapshots (see the registry's presenceRead).
+import type { PresenceMember } from './presence'
 
 // A snapshot being built keeps at most this many of the room's changes; past it they are unknown.
 const MAX_CHANGES = 10_000
 
-/** A user who came online (`joined`) or went, as a presence frame said. */
-export interface PresenceChange {
-  userId: string
-  joined: boolean
-}
+/** A user who came online (`joined`, with the name and avatar their frame gave) or went, as a presence frame said. */
+export type PresenceChange =
+  | { userId: string, joined: true, member: PresenceMember }
+  | { userId: string, joined: false }
 
 /** What a socket building its snapshot hears of the room meanwhile. */
 export interface PresenceWatch {
@@ -29,16 +29,26 @@ export function createPresenceLog () {
     /** A presence frame's JSON, as a change in who is online. */
     note (data: string): void {
       if (changes === null) return
-      let frame: { type?: unknown, user_id?: unknown } | undefined
+      let frame: { type?: unknown, user_id?: unknown, username?: unknown, avatar?: unknown } | undefined
       try {
         frame = JSON.parse(data)
       } catch {}
       const type = frame?.type
-      if (changes.length >= MAX_CHANGES || typeof frame?.user_id !== 'string' || (type !== 'user_joined' && type !== 'user_left')) {
+      const userId = frame?.user_id
+      if (changes.length >= MAX_CHANGES || typeof userId !== 'string' || (type !== 'user_joined' && type !== 'user_left')) {
         changes = null
         return
       }
-      changes.push({ userId: frame.user_id, joined: type === 'user_joined' })
+      if (type === 'user_left') {
+        changes.push({ userId, joined: false })
+        return
+      }
+      const { username, avatar } = frame as { username?: unknown, avatar?: unknown }
+      if (typeof username !== 'string' || (typeof avatar !== 'string' && avatar !== null)) {
+        changes = null
+        return
+      }
+      changes.push({ userId, joined: true, member: { user_id: userId, username, avatar, avatar_url: avatar } })
     },
     /** The changes from now on, until `end`. */
     watch (): PresenceWatch {

@@ -1,5 +1,5 @@
 // What a socket hears and says about who is online: the snapshot on connect, room_state, user_joined/user_left.
-import { presenceMember, publishPresence, snapshotFrameJson } from '../fanout/presence'
+import { presenceMember, publishPresence, snapshotFrameJson, type PresenceMember } from '../fanout/presence'
 import type { PresenceChange, PresenceWatch } from '../fanout/presence-watch'
 import type { Profile } from '../store/store'
 import type { Socket } from './handler'
@@ -18,9 +18,9 @@ const SNAPSHOT_CHUNK = 65_536
 export async function snapshot (ctx: Socket, online: Online): Promise<boolean> {
   const { request, connection, deps: { config } } = ctx
   const timestamp = new Date().toISOString()
-  const { still, unannounced } = settle(online.members, online.watch.changes(), request.userId)
+  const { still, unannounced, since } = settle(online.members, online.watch.changes(), request.userId)
   const frames = unannounced.filter((m) => m.id !== request.userId)
-    .map((m) => snapshotFrameJson(request.roomId, m.id, m.profile, still.length, timestamp))
+    .map((m) => snapshotFrameJson(request.roomId, m.id, m.profile, still.length + since.length, timestamp))
   // A write of at most a quarter of the budget, into a stream at most a quarter full:
   // bulk keeps within half the budget, as writePaced does.
   const limit = Math.min(SNAPSHOT_CHUNK, config.maxBufferedBytes / 4)
@@ -86,29 +86,40 @@ export async function onlineNow (ctx: Socket): Promise<Online> {
  * The read's members as the room stands now. A frame heard since the read names a user
  * the read may or may not have counted (a join read before its frame came, a leave
  * after the read): `still` drops those who left; `unannounced` also drops those who
- * joined, since their own frame reaches the socket live (or has). Without the changes
+ * joined, since their own frame reaches the socket live (or has); `since` is who joined
+ * after the read and is online still, as their frames named them. Without the changes
  * (too many, or not understood) the read stands as it was.
  */
-export function settle (members: Member[], changes: PresenceChange[] | undefined, self: string): { still: Member[], unannounced: Member[] } {
-  if (changes === undefined || changes.length === 0) return { still: members, unannounced: members }
-  const last = new Map<string, boolean>()
-  for (const { userId, joined } of changes) last.set(userId, joined)
+export function settle (members: Member[], changes: PresenceChange[] | undefined, self: string): { still: Member[], unannounced: Member[], since: PresenceMember[] } {
+  if (changes === undefined || changes.length === 0) return { still: members, unannounced: members, since: [] }
+  const last = new Map<string, PresenceChange>()
+  for (const change of changes) {
+    // A user's last frame decides; re-inserted, so users keep the order of their last frames.
+    last.delete(change.userId)
+    last.set(change.userId, change)
+  }
+  const read = new Set(members.map((m) => m.id))
+  const since: PresenceMember[] = []
+  for (const change of last.values()) if (change.joined && !read.has(change.userId)) since.push(change.member)
   return {
     // This socket's own user is online whatever another tab of theirs did.
-    still: members.filter((m) => m.id === self || last.get(m.id) !== false),
-    unannounced: members.filter((m) => !last.has(m.id))
+    still: members.filter((m) => m.id === self || last.get(m.id)?.joined !== false),
+    unannounced: members.filter((m) => !last.has(m.id)),
+    since
   }
 }
 
 export async function roomState (ctx: Socket, online: Online) {
-  const { still } = settle(online.members, online.watch.changes(), ctx.request.userId)
-  const members = still.map(({ id, profile }) => presenceMember(id, profile))
+  // Who joined after the read is in it too: a client that takes room_state as the whole
+  // list, after their live user_joined, would drop them otherwise.
+  const { still, since } = settle(online.members, online.watch.changes(), ctx.request.userId)
+  const members = [...still.map(({ id, profile }) => presenceMember(id, profile)), ...since]
   return {
     type: 'room_state',
     room_id: ctx.request.roomId,
     online: members,
     users: members.map((m) => ({ user_id: m.user_id, username: m.username, avatar_url: m.avatar_url })),
-    online_count: still.length,
+    online_count: members.length,
     last_seq: await ctx.deps.chat.store.lastSeq(ctx.request.roomId)
   }
 }
