@@ -10,7 +10,7 @@ import { SuccessSchema } from '../src/schemas/rooms'
 import { UserParamsSchema } from '../src/schemas/users'
 import { createAdmission, refuse } from '../src/socket/admission'
 import { parseSocketQuery } from '../src/socket/query'
-import { roomName } from '../src/store/store'
+import { roomName } from '../src/store/user-store'
 
 const MAX_CONVERSATIONS = 200
 const DEFAULT_PAGE = 50

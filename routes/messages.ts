@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ChatError } from '../src/chat/errors'
 import { pageBody } from '../src/chat/history'
 import { sendMessage } from '../src/chat/messages'
-import { messageJson } from '../src/store/store'
+import { messageJson } from '../src/store/wire-message'
 import {
   ErrorSchema, HistoryQuerySchema, IdempotencyHeadersSchema, MessageBodySchema,
   MessageListSchema, MessageSchema, RoomParamsSchema

@@ -6,7 +6,7 @@ import { ChatError } from '../src/chat/errors'
 import { cleanUsername } from '../src/chat/text'
 import { ErrorSchema } from '../src/schemas/http'
 import { GuestBodySchema, ProfileBodySchema, ProfileReplySchema, SearchQuerySchema, UserParamsSchema, UserSchema } from '../src/schemas/users'
-import { ConflictError } from '../src/store/store'
+import { ConflictError } from '../src/store/user-store'
 import { asConflict, profilePatch, userWire } from '../src/users/users'
 
 const SEARCH_LIMIT = 20

@@ -2,7 +2,7 @@ import t from 'tap'
 import { Writable } from 'node:stream'
 import { buildApp } from '../src/app'
 import { build, connect, listen, testConfig, until } from './helper'
-import { pairKey } from '../src/store/store'
+import { pairKey } from '../src/store/direct-store'
 
 t.test('chat messages past the per-socket rate get rate_limited and are not stored', async (t) => {
   const { app, wsBase } = await listen(t, { wsMessageRate: 0.001, wsMessageBurst: 3 })

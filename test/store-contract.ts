@@ -1,7 +1,8 @@
 import type { Test } from 'tap'
 import { messageId } from '../src/store/ids'
 import type { Message } from '../src/schemas/http'
-import { messageJson, type NewMessage, type NewRoom, type PageQuery, type Profile, type Store as RoomStore, type RoomSummary } from '../src/store/store'
+import type { NewMessage, NewRoom, PageQuery, Profile, Store as RoomStore, RoomSummary } from '../src/store/store'
+import { messageJson } from '../src/store/wire-message'
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 const AVATAR = 'https://cdn.example.com/a.png'

@@ -2,7 +2,8 @@
 import type { Broker } from '../fanout/broker'
 import type { Metrics } from '../ops/metrics'
 import type { Message } from '../schemas/http'
-import { messageJson, type NewMessage, type Store } from '../store/store'
+import type { NewMessage, Store } from '../store/store'
+import { messageJson } from '../store/wire-message'
 import { checkContent, checkName, cleanAvatar, cleanUsername } from './text'
 
 export interface ChatDeps {

@@ -4,7 +4,9 @@ import { ChatError } from '../chat/errors'
 import { checkContent, checkName, cleanAvatar, cleanUsername, DEFAULT_USERNAME } from '../chat/text'
 import type { Broker } from '../fanout/broker'
 import { IdSchema } from '../schemas/http'
-import { roomName, type DirectMessage, type Store } from '../store/store'
+import type { Store } from '../store/store'
+import type { DirectMessage } from '../store/direct-store'
+import { roomName } from '../store/user-store'
 
 const idCheck = TypeCompiler.Compile(IdSchema)
 // A room id cannot contain "/": a user's DM channel can never be a room's.

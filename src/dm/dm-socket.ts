@@ -13,7 +13,8 @@ import { parseJsonObject, unknownType } from '../socket/frames'
 import type { SessionLogger } from '../socket/session'
 import { Strikes, TokenBucket } from '../socket/token-bucket'
 import { onSocketError, replaceErrorListener } from '../socket/ws-internals'
-import { pairKey, roomName } from '../store/store'
+import { pairKey } from '../store/direct-store'
+import { roomName } from '../store/user-store'
 import { dmChannel, dmWire, inboundKey, sendDirect, type DirectDeps } from './direct'
 
 export interface DmSocketDeps {

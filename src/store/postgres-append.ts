@@ -4,7 +4,8 @@ import type { Message } from '../schemas/http'
 import { DEFAULT_USERNAME } from '../chat/text'
 import { uuidv7 } from './ids'
 import { APPEND_BATCH, APPEND_ONE } from './postgres-append-sql'
-import { wireMessage, type NewMessage } from './store'
+import type { NewMessage } from './store'
+import { wireMessage } from './wire-message'
 
 export interface AppendResult {
   message: Message

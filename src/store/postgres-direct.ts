@@ -1,7 +1,7 @@
 // Direct messages on PostgreSQL: stored, claimed for delivery, read, hidden per user; shared by every instance.
 import type pg from 'pg'
 import { createOrderedIds } from './ids'
-import { pairKey, type DirectMessage, type DirectMessageStore, type NewDirectMessage } from './store'
+import { pairKey, type DirectMessage, type DirectMessageStore, type NewDirectMessage } from './direct-store'
 
 interface Row {
   id: string

@@ -9,7 +9,8 @@ import { createPostgresUsers } from './postgres-users'
 
 export { SCHEMA_VERSION } from './postgres-schema'
 import type { Message } from '../schemas/http'
-import { mergeProfile, wireMessage, withAvatar, type NewMessage, type PageQuery, type Profile, type Store } from './store'
+import { mergeProfile, type NewMessage, type PageQuery, type Profile, type Store } from './store'
+import { wireMessage, withAvatar } from './wire-message'
 
 export interface PostgresStoreOptions {
   connectionString: string

@@ -1,7 +1,7 @@
 // Users on PostgreSQL: guests and accounts, one id space with the room profiles.
 import type pg from 'pg'
 import { transaction } from './postgres-schema'
-import { applyPatch, ConflictError, nameKey, roomName, type User, type UserPatch, type UserStore } from './store'
+import { applyPatch, ConflictError, nameKey, roomName, type User, type UserPatch, type UserStore } from './user-store'
 
 interface UserRow {
   user_id: string

@@ -1,7 +1,7 @@
 // Direct messages on SQLite: stored, claimed for delivery, read, hidden per user.
 import type Database from 'better-sqlite3'
 import { createOrderedIds } from './ids'
-import { pairKey, type Conversation, type DirectMessage, type DirectMessageStore } from './store'
+import { pairKey, type Conversation, type DirectMessage, type DirectMessageStore } from './direct-store'
 
 interface Row {
   id: string

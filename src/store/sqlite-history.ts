@@ -2,7 +2,8 @@
 import type Database from 'better-sqlite3'
 import type { Message } from '../schemas/http'
 import { createPageCache } from './page-cache'
-import { wireMessage, type PageQuery } from './store'
+import type { PageQuery } from './store'
+import { wireMessage } from './wire-message'
 
 // A message as the reads return it: a row array (better-sqlite3's raw mode), in the
 // order of `columns` below. A page of 100 builds half as fast from row objects.

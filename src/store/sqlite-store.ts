@@ -11,7 +11,8 @@ import { createSqliteDirect } from './sqlite-direct'
 import { createSqliteHistory } from './sqlite-history'
 import { createSqliteRooms } from './sqlite-rooms'
 import { createSqliteUsers } from './sqlite-users'
-import { mergeProfile, messageJson, wireMessage, type NewMessage, type Profile, type ProfileMode, type ProfileValues, type Store } from './store'
+import { mergeProfile, type NewMessage, type Profile, type ProfileMode, type ProfileValues, type Store } from './store'
+import { messageJson, wireMessage } from './wire-message'
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */

@@ -1,6 +1,6 @@
 // Users on SQLite: guests and accounts, one id space with the room profiles.
 import type Database from 'better-sqlite3'
-import { applyPatch, ConflictError, nameKey, roomName, type User, type UserPatch, type UserStore } from './store'
+import { applyPatch, ConflictError, nameKey, roomName, type User, type UserPatch, type UserStore } from './user-store'
 
 interface UserRow {
   user_id: string

@@ -2,7 +2,7 @@
 import { ChatError } from '../chat/errors'
 import { checkName, cleanUsername, isStorableText } from '../chat/text'
 import { PROFILE_TEXT_FIELDS, PROFILE_URL_FIELDS, type ProfileBody, type UserWire } from '../schemas/users'
-import { ConflictError, type User, type UserPatch } from '../store/store'
+import { ConflictError, type User, type UserPatch } from '../store/user-store'
 
 /** A user as GET /users/{id} answers: null, never a placeholder, for what is missing. */
 export function userWire (user: User, { owner }: { owner: boolean }): UserWire {
