@@ -22,6 +22,7 @@ import presencePlugin from '../plugins/presence'
 import swaggerPlugin from '../plugins/swagger'
 import healthRoutes from '../routes/health'
 import roomRoutes from '../routes/rooms'
+import roomDetailRoutes from '../routes/room-details'
 import messageRoutes from '../routes/messages'
 import userRoutes from '../routes/users'
 import authRoutes from '../routes/auth'
@@ -50,6 +51,7 @@ export const parley = fp<{ config: Config }>(async function parley (fastify, { c
   await fastify.register(swaggerPlugin)
   await fastify.register(healthRoutes)
   await fastify.register(roomRoutes)
+  await fastify.register(roomDetailRoutes)
   await fastify.register(messageRoutes)
   await fastify.register(userRoutes)
   await fastify.register(authRoutes)
