@@ -2,6 +2,23 @@ import t from 'tap'
 import { build, connect, listen, until } from './helper'
 import { snapshotFrameJson } from '../src/fanout/presence'
 
+/** The app's next read of who is online waits for `release`; `early`: it reads first (then is stale), else it reads when released. */
+function holdNextRead (app: { presence: { online (roomId: string): Promise<string[]> } }, early: boolean) {
+  const real = app.presence.online.bind(app.presence)
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
+  let entered!: () => void
+  const started = new Promise<void>((resolve) => { entered = resolve })
+  app.presence.online = async (roomId: string) => {
+    app.presence.online = real
+    const before = early ? await real(roomId) : []
+    entered()
+    await released
+    return early ? before : real(roomId)
+  }
+  return { started, release }
+}
+
 const joinAlice = { method: 'POST' as const, url: '/rooms/r/join', payload: { user_id: 'alice', username: 'Alice', avatar_url: 'https://example.com/alice.png' } }
 
 t.test('a user with two tabs joins once and leaves once', async (t) => {
@@ -49,27 +66,12 @@ t.test('a user who joins while a socket registers reaches it once: live or in it
 t.test('a snapshot names no one the room heard of after its read: a join the read counted reaches the socket once, a leave after the read is not undone', async (t) => {
   const { app, wsBase } = await listen(t)
   const real = app.presence.online.bind(app.presence)
-  /** The next read of who is online waits for `release`; `early`: it reads first (then is stale), else it reads when released. */
-  function holdNextRead (early: boolean) {
-    let release!: () => void
-    const released = new Promise<void>((resolve) => { release = resolve })
-    let entered!: () => void
-    const started = new Promise<void>((resolve) => { entered = resolve })
-    app.presence.online = async (roomId: string) => {
-      app.presence.online = real
-      entered()
-      const before = early ? await real(roomId) : []
-      await released
-      return early ? before : real(roomId)
-    }
-    return { started, release }
-  }
   const heard = (who: { frames: any[] }, type: string, userId: string) => until(() => who.frames.some((f) => f.type === type && f.user_id === userId), 5000)
 
   // A join: alice enters and her user_joined goes out while bob reads; the read counts her.
   const carol = await connect(t, `${wsBase}/ws/joins/carol?username=Carol`)
   await carol.settle()
-  let hold = holdNextRead(false)
+  let hold = holdNextRead(app, false)
   const bob = await connect(t, `${wsBase}/ws/joins/bob?username=Bob`)
   await hold.started
   await connect(t, `${wsBase}/ws/joins/alice?username=Alice`)
@@ -87,7 +89,7 @@ t.test('a snapshot names no one the room heard of after its read: a join the rea
   const frank = await connect(t, `${wsBase}/ws/leaves/frank?username=Frank`)
   await until(async () => (await real('leaves')).length === 2)
   await frank.settle()
-  hold = holdNextRead(true)
+  hold = holdNextRead(app, true)
   const erin = await connect(t, `${wsBase}/ws/leaves/erin?username=Erin`)
   await hold.started
   dave.socket.close()
@@ -100,26 +102,15 @@ t.test('a snapshot names no one the room heard of after its read: a join the rea
 
 t.test('room_state names who joined after the read: a client that takes it as the whole list keeps them', async (t) => {
   const { app, wsBase } = await listen(t)
-  const real = app.presence.online.bind(app.presence)
   const carol = await connect(t, `${wsBase}/ws/late/carol?username=Carol`)
   await carol.settle()
   // Bob's read is made before alice comes, and answered after her user_joined went out.
-  let release!: () => void
-  const released = new Promise<void>((resolve) => { release = resolve })
-  let entered!: () => void
-  const started = new Promise<void>((resolve) => { entered = resolve })
-  app.presence.online = async (roomId: string) => {
-    app.presence.online = real
-    const before = await real(roomId)
-    entered()
-    await released
-    return before
-  }
+  const hold = holdNextRead(app, true)
   const bob = await connect(t, `${wsBase}/ws/late/bob?username=Bob&presence=1`)
-  await started
+  await hold.started
   await connect(t, `${wsBase}/ws/late/alice?username=Alice`)
   await until(() => carol.frames.some((f) => f.type === 'user_joined' && f.user_id === 'alice'), 5000)
-  release()
+  hold.release()
   const state = await bob.ofType('room_state')
   t.same(state.online.map((m: any) => m.user_id).sort(), ['alice', 'bob', 'carol'])
   t.equal(state.online_count, 3)
