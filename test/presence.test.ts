@@ -1,6 +1,9 @@
 import t from 'tap'
 import { build, connect, listen, until } from './helper'
 import { snapshotFrameJson } from '../src/fanout/presence'
+import type { PresenceChange } from '../src/fanout/presence-watch'
+import type { Socket } from '../src/socket/handler'
+import { snapshot } from '../src/socket/room-presence'
 
 /** The app's next read of who is online waits for `release`; `early`: it reads first (then is stale), else it reads when released. */
 function holdNextRead (app: { presence: { online (roomId: string): Promise<string[]> } }, early: boolean) {
@@ -199,4 +202,31 @@ t.test('a snapshot frame is the JSON of its fields, escapes included, and follow
   const snapshot = carol.frames.filter((f) => f.type === 'user_joined' && f.snapshot)
   t.same(snapshot.map((f) => [f.user_id, f.username]).sort(), [['alice', 'Alicia'], ['bob', 'Bob']])
   await alice.settle()
+})
+
+t.test('a paced snapshot leaves out a user heard of while it waits: a leave is not undone by a stale join', async (t) => {
+  for (const known of [true, false]) {
+    const changes: PresenceChange[] = []
+    const written: string[] = []
+    // A socket resuming with since= gets its snapshot paced, one frame per write.
+    const ctx = {
+      request: { roomId: 'r', userId: 'me', since: 0 },
+      deps: { config: { maxBufferedBytes: 1 << 20 } },
+      socket: { readyState: 1, OPEN: 1 },
+      connection: {
+        queuedBytes: () => 0,
+        send () { throw new Error('a paced snapshot writes nothing in bulk') },
+        async writePaced (frame: string) {
+          written.push(JSON.parse(frame).user_id)
+          // While carol's frame waits for the socket, dave leaves: his user_left goes out live.
+          if (written.length === 1) changes.push({ userId: 'dave', joined: false })
+          return true
+        }
+      }
+    } as unknown as Socket
+    const members = ['me', 'carol', 'dave', 'frank'].map((id) => ({ id, profile: undefined }))
+    const watch = { changes: () => (known ? changes : undefined), end () {} }
+    t.equal(await snapshot(ctx, { members, watch }), true)
+    t.same(written, known ? ['carol', 'frank'] : ['carol', 'dave', 'frank'], known ? 'dave, heard leaving, is left out' : 'changes unknown: the read stands')
+  }
 })

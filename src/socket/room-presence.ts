@@ -18,9 +18,20 @@ const SNAPSHOT_CHUNK = 65_536
 export async function snapshot (ctx: Socket, online: Online): Promise<boolean> {
   const { request, connection, deps: { config } } = ctx
   const timestamp = new Date().toISOString()
-  const { still, unannounced, since } = settle(online.members, online.watch.changes(), request.userId)
-  const frames = unannounced.filter((m) => m.id !== request.userId)
-    .map((m) => snapshotFrameJson(request.roomId, m.id, m.profile, still.length + since.length, timestamp))
+  const heard = online.watch.changes()
+  const { still, unannounced, since } = settle(online.members, heard, request.userId)
+  const others = unannounced.filter((m) => m.id !== request.userId)
+  const frames = others.map((m) => snapshotFrameJson(request.roomId, m.id, m.profile, still.length + since.length, timestamp))
+  // A paced frame waits for the socket: a user heard of meanwhile has a live frame, which
+  // may already be out, so theirs is left out (a leave is not undone by a stale join).
+  const named = new Set<string>()
+  let noted = heard?.length ?? 0
+  const namedSince = (userId: string): boolean => {
+    const changes = online.watch.changes()
+    if (changes === undefined) return false
+    for (; noted < changes.length; noted++) named.add(changes[noted].userId)
+    return named.has(userId)
+  }
   // A write of at most a quarter of the budget, into a stream at most a quarter full:
   // bulk keeps within half the budget, as writePaced does.
   const limit = Math.min(SNAPSHOT_CHUNK, config.maxBufferedBytes / 4)
@@ -38,7 +49,10 @@ export async function snapshot (ctx: Socket, online: Online): Promise<boolean> {
         continue
       }
     }
-    if (!await connection.writePaced(frames[i++])) return false
+    const user = others[i].id
+    const frame = frames[i++]
+    if (namedSince(user)) continue
+    if (!await connection.writePaced(frame)) return false
   }
   return true
 }
