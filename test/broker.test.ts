@@ -1,5 +1,6 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
+import net from 'node:net'
 import Redis from 'ioredis'
 import { createInProcessBroker, type Envelope } from '../src/fanout/broker'
 import { createRedisBroker } from '../src/fanout/redis-broker'
@@ -101,6 +102,37 @@ if (!redisUrl) {
     const read = texts.map(previous)
     t.same(read.map(({ seq, data }) => [seq, data]), [[5, '{"a":1}\nline'], [6, '{"b":2}']], 'seq and data as before')
     t.ok(read.every(({ except }) => except !== undefined && except.startsWith('^') && except !== connection), 'an except that is no socket\'s: delivered to all its sockets')
+  })
+
+  t.test('a publish does not wait for Redis: one that Redis never answers still resolves, delivered here', async (t) => {
+    // A proxy to Redis that stops passing Redis's answers on, as a Redis going away does.
+    const target = new URL(redisUrl)
+    let frozen = false
+    const sockets = new Set<net.Socket>()
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port || 6379), target.hostname)
+      sockets.add(client).add(upstream)
+      client.on('data', (chunk) => upstream.write(chunk))
+      upstream.on('data', (chunk) => { if (!frozen) client.write(chunk) })
+      for (const socket of [client, upstream]) socket.on('error', () => {}).on('close', () => { client.destroy(); upstream.destroy() })
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    const broker = createRedisBroker({ url: `redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, prefix: `test-${randomUUID()}`, log: quiet })
+    t.teardown(async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => proxy.close(resolve))
+      await broker.close()
+    })
+    const got: string[] = []
+    await broker.subscribe('room', (envelope) => got.push(envelope.data))
+    await broker.ping()
+    frozen = true
+    const published = await Promise.race([
+      broker.publish('room', { data: 'answered by nobody', seq: 1 }).then(() => true),
+      new Promise((resolve) => setTimeout(() => resolve(false), 1000))
+    ])
+    t.equal(published, true, 'resolved without an answer from Redis')
+    t.same(got, ['answered by nobody'])
   })
 
   t.test('a redis broker that cannot reach Redis fails its ping and still delivers locally', async (t) => {

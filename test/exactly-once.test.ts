@@ -219,14 +219,20 @@ function pressure (databaseUrl: string): void {
     t.comment(`commits on C: ${count}; within 5 ms ${bucket('0.005')}, 25 ms ${bucket('0.025')}, 100 ms ${bucket('0.1')}, 250 ms ${bucket('0.25')}`)
   })
 
-  t.test('Redis restarted mid-round: still exact', async (t) => {
-    await round(t, 'once-redis', servers.c!, async () => {
-      redis!.kill('SIGKILL')
-      await once(redis!, 'exit')
-      await new Promise((resolve) => setTimeout(resolve, 300))
-      redis = await startRedis(redisPort)
-      return undefined
-    })
+  t.test('Redis restarted mid-round, 4 rounds: still exact', async (t) => {
+    // A publish in flight when Redis goes must not hold the writer's answers (which
+    // happened in 1 of 4 runs of one round): several rounds, so luck cannot pass it.
+    for (let r = 1; r <= 4; r++) {
+      await t.test(`Redis round ${r}`, async (t) => {
+        await round(t, `once-redis-${r}`, servers.c!, async () => {
+          redis!.kill('SIGKILL')
+          await once(redis!, 'exit')
+          await new Promise((resolve) => setTimeout(resolve, 300))
+          redis = await startRedis(redisPort)
+          return undefined
+        })
+      })
+    }
   })
 
   t.test('DMs, 6 rounds with the CPUs busy: the receiver moves between A and B, each DM reaches it once, oldest first', async (t) => {

@@ -51,6 +51,9 @@ function decode (text: string): Wire {
   return envelope
 }
 
+// Publishes sent to Redis and not yet answered, at most.
+const MAX_UNSENT = 10_000
+
 /**
  * Fan-out across instances over Redis pub/sub. The publisher delivers to its own
  * sockets at once, as the in-process broker does, and every other instance
@@ -69,6 +72,8 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
   const local = createInProcessBroker()
   // This instance on the wire: what it published comes back from Redis, and is dropped.
   const origin = randomUUID()
+  let unsent = 0
+  let behind = false
   let down = false
 
   for (const [name, client] of [['publisher', pub], ['subscriber', sub]] as const) {
@@ -108,11 +113,21 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
     async publish (roomId, envelope) {
       // Here first: this instance's sockets do not wait for the round trip through Redis.
       await local.publish(roomId, envelope)
-      try {
-        await pub.publish(prefix + roomId, encode({ ...envelope, origin }))
-      } catch (err) {
-        opts.log.warn({ err: (err as Error).message, roomId }, 'redis publish failed; delivered on this instance only')
+      // Nor does the sender's answer: a publish sent as Redis goes down waits for the
+      // reconnect, and the frames behind it with it. Other instances read what Redis
+      // loses from the store (room-sequencer.ts). Bounded: past MAX_UNSENT waiting, the
+      // publish is dropped the same way.
+      if (unsent >= MAX_UNSENT) {
+        if (!behind) opts.log.warn({ unsent }, 'redis is not keeping up; publishes delivered on this instance only until it does')
+        behind = true
+        return
       }
+      unsent++
+      pub.publish(prefix + roomId, encode({ ...envelope, origin })).catch((err: Error) => {
+        opts.log.warn({ err: err.message, roomId }, 'redis publish failed; delivered on this instance only')
+      }).finally(() => {
+        if (--unsent === 0) behind = false
+      })
     },
     async subscribe (roomId, listener) {
       const first = local.listenerCount(roomId) === 0
