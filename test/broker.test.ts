@@ -145,4 +145,15 @@ if (!redisUrl) {
     await broker.publish('room', { data: 'local only' })
     t.same(got, ['local only'])
   })
+
+  t.test('with Redis away, the lost connection is logged, not every publish', async (t) => {
+    const warnings: string[] = []
+    const broker = createRedisBroker({ url: 'redis://127.0.0.1:1', prefix: `test-${randomUUID()}`, log: { warn: (_obj, msg) => warnings.push(msg), info () {} } })
+    t.teardown(() => broker.close())
+    await t.rejects(broker.ping())
+    for (let i = 0; i < 20; i++) await broker.publish('room', { data: `message ${i}` })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    t.ok(warnings.includes('redis connection lost; retrying'), 'the connection, once')
+    t.equal(warnings.filter((msg) => msg.startsWith('redis publish failed')).length, 0, 'no line per message')
+  })
 }

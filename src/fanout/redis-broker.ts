@@ -124,7 +124,8 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
       }
       unsent++
       pub.publish(prefix + roomId, encode({ ...envelope, origin })).catch((err: Error) => {
-        opts.log.warn({ err: err.message, roomId }, 'redis publish failed; delivered on this instance only')
+        // A lost connection is logged once, when it goes: not again for every message.
+        if (!down) opts.log.warn({ err: err.message, roomId }, 'redis publish failed; delivered on this instance only')
       }).finally(() => {
         if (--unsent === 0) behind = false
       })
