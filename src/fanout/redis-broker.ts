@@ -20,33 +20,30 @@ export interface RedisBrokerOptions {
 // instance's id follows, as "^<instance>^" (a connection id is a UUID, never "^"): the
 // publisher has delivered the envelope already and drops its echo, and a previous
 // version reads the mark as part of an except that none of its sockets has, as above.
-type Wire = Envelope & { origin?: string }
-
-function encode ({ data, except, seq, key, coalesce, origin }: Wire): string {
-  const mark = `${coalesce === true ? '~' : ''}${origin === undefined ? '' : `^${origin}^`}`
-  return `${seq ?? (key === undefined ? '' : `k${key}`)}\n${mark}${except ?? ''}\n${data}`
+function encode ({ data, except, seq, key, coalesce }: Envelope, origin: string): string {
+  return `${seq ?? (key === undefined ? '' : `k${key}`)}\n${coalesce === true ? '~' : ''}^${origin}^${except ?? ''}\n${data}`
 }
 
-function decode (text: string): Wire {
+/** The envelope, or undefined for one `self` published (its sockets had it already). */
+function decode (text: string, self: string): Envelope | undefined {
   const a = text.indexOf('\n')
   const b = text.indexOf('\n', a + 1)
-  const envelope: Wire = { data: text.slice(b + 1) }
+  let from = a + 1
+  const coalesce = text.charCodeAt(from) === 0x7e
+  if (coalesce) from++
+  if (text.charCodeAt(from) === 0x5e) {
+    const end = text.indexOf('^', from + 1)
+    if (end > from && end < b) {
+      if (end - from - 1 === self.length && text.startsWith(self, from + 1)) return undefined
+      from = end + 1
+    }
+  }
+  const envelope: Envelope = { data: text.slice(b + 1) }
   if (a > 0) {
     if (text.charCodeAt(0) === 0x6b) envelope.key = text.slice(1, a)
     else envelope.seq = Number(text.slice(0, a))
   }
-  let from = a + 1
-  if (text.charCodeAt(from) === 0x7e) {
-    envelope.coalesce = true
-    from++
-  }
-  if (text.charCodeAt(from) === 0x5e) {
-    const end = text.indexOf('^', from + 1)
-    if (end > from && end < b) {
-      envelope.origin = text.slice(from + 1, end)
-      from = end + 1
-    }
-  }
+  if (coalesce) envelope.coalesce = true
   if (b > from) envelope.except = text.slice(from, b)
   return envelope
 }
@@ -89,8 +86,8 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
 
   sub.on('message', (channel: string, text: string) => {
     if (!channel.startsWith(prefix)) return
-    const { origin: from, ...envelope } = decode(text)
-    if (from !== origin) void local.publish(channel.slice(prefix.length), envelope)
+    const envelope = decode(text, origin)
+    if (envelope !== undefined) void local.publish(channel.slice(prefix.length), envelope)
   })
 
   const connected = Promise.all([pub.connect(), sub.connect()])
@@ -123,7 +120,7 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
         return
       }
       unsent++
-      pub.publish(prefix + roomId, encode({ ...envelope, origin })).catch((err: Error) => {
+      pub.publish(prefix + roomId, encode(envelope, origin)).catch((err: Error) => {
         // A lost connection is logged once, when it goes: not again for every message.
         if (!down) opts.log.warn({ err: err.message, roomId }, 'redis publish failed; delivered on this instance only')
       }).finally(() => {
