@@ -267,6 +267,7 @@ t.test('a presence read watches the room: the changes from the read on, in order
     await presence('user_joined', 'c')
     t.same(watch.changes(), [joined('b'), { userId: 'a', joined: false }, joined('c')], `coalesce ${coalesce}: from its read on, chat frames aside, each join with its name and avatar`)
     t.same(second.changes(), [joined('c')], `coalesce ${coalesce}: each watch from its own read`)
+    t.same(watch.changes(2), [joined('c')], `coalesce ${coalesce}: less the ones a caller has`)
     await broker.publish('room-1', { data: 'not a presence frame', coalesce: true })
     t.equal(watch.changes(), undefined, `coalesce ${coalesce}: a frame not understood makes the changes unknown`)
     watch.end()

@@ -11,8 +11,11 @@ export type PresenceChange =
 
 /** What a socket building its snapshot hears of the room meanwhile. */
 export interface PresenceWatch {
-  /** The changes since the read, in order; undefined when they cannot be known (too many, or a frame not understood). */
-  changes (): PresenceChange[] | undefined
+  /**
+   * The changes since the read, in order, less the first `skip` (a caller that has
+   * them already); undefined when they cannot be known (too many, or a frame not understood).
+   */
+  changes (skip?: number): PresenceChange[] | undefined
   end (): void
 }
 
@@ -56,7 +59,7 @@ export function createPresenceLog () {
       const from = changes?.length ?? 0
       let ended = false
       return {
-        changes: () => (ended ? [] : changes?.slice(from)),
+        changes: (skip = 0) => (ended ? [] : changes?.slice(from + skip)),
         end () {
           if (ended) return
           ended = true

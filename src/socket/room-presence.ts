@@ -27,9 +27,11 @@ export async function snapshot (ctx: Socket, online: Online): Promise<boolean> {
   const named = new Set<string>()
   let noted = heard?.length ?? 0
   const namedSince = (userId: string): boolean => {
-    const changes = online.watch.changes()
-    if (changes === undefined) return false
-    for (; noted < changes.length; noted++) named.add(changes[noted].userId)
+    // Only what came since the last frame: a storm's log is long, and the frames many.
+    const fresh = online.watch.changes(noted)
+    if (fresh === undefined) return false
+    for (const change of fresh) named.add(change.userId)
+    noted += fresh.length
     return named.has(userId)
   }
   // A write of at most a quarter of the budget, into a stream at most a quarter full:
