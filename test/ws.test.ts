@@ -315,6 +315,31 @@ t.test('a peer that answers pings stays open', async (t) => {
   t.equal(socket.socket.readyState, WebSocket.OPEN, 'eight pings later, still open')
 })
 
+t.test('heartbeat pings are spread over the interval, not sent to every socket at once', async (t) => {
+  // 1 s interval: ten slices of 100 ms. Twenty sockets, two per slice.
+  const { wsBase } = await listen(t, { wsPingIntervalMs: 1000 })
+  const pings: number[] = []
+  const sockets = await Promise.all(Array.from({ length: 20 }, (_, i) => connect(t, `${wsBase}/ws/r/beat-${i}`)))
+  const pinged = new Set<number>()
+  sockets.forEach((s, i) => s.socket.on('ping', () => {
+    pings.push(performance.now())
+    pinged.add(i)
+  }))
+  await until(() => pinged.size === 20, 5000)
+  t.equal(pinged.size, 20, 'every socket pinged within an interval or two')
+  // Pings sent in one tick arrive together; ticks are 100 ms apart. Count the bursts.
+  const bursts: number[] = []
+  let last = -Infinity
+  for (const at of pings.sort((a, b) => a - b)) {
+    if (at - last > 30) bursts.push(0)
+    bursts[bursts.length - 1]++
+    last = at
+  }
+  t.ok(bursts.length >= 4, `pings in ${bursts.length} bursts (${bursts.join(', ')}), not one`)
+  t.ok(Math.max(...bursts) <= 8, `at most 8 pings in one burst (${bursts.join(', ')})`)
+  for (const s of sockets) t.equal(s.socket.readyState, WebSocket.OPEN, 'answering sockets stay open')
+})
+
 t.test('shutdown closes sockets with 1012, never 4004', async (t) => {
   const { app, wsBase } = await listen(t)
   const socket = await connect(t, `${wsBase}/ws/r/u`)
