@@ -2,12 +2,8 @@
 import type { Broker, BrokerListener, Envelope } from './broker'
 import type { Metrics } from '../ops/metrics'
 import { createPresenceLog, type PresenceLog, type PresenceWatch } from './presence-watch'
+import { createPresenceBatch, type PresenceBatch } from './presence-batch'
 import { createRoomSequencer, type History } from './room-sequencer'
-
-// With `coalesce`: a room's presence frames go out at the end of the turn, and at most
-// once per this window while they keep coming (a storm of joins after a deploy): one
-// write per socket per window instead of one per join.
-const COALESCE_WINDOW_MS = 1000
 
 /** A local socket, as the registry sees it. */
 export interface Connection {
@@ -24,16 +20,11 @@ export interface Connection {
 interface Room {
   connections: Set<Connection>
   /** Presence frames waiting for the end of the turn or of the window (with `coalesce`). */
-  pending: Array<{ data: Buffer, envelope: Envelope }>
-  /** Sockets added while frames were pending: how many of them were queued before the socket (or its presence read). */
-  late: Map<Connection, number>
+  batch: PresenceBatch
   /** Sockets whose presence snapshot is still to be read: presence frames skip them (the read will cover them). */
   unread: Set<Connection>
   /** What the room's presence frames said while sockets built their snapshots. */
   presence: PresenceLog
-  /** When pending frames last went out, and the timer that sends the next ones. */
-  flushedAt: number
-  flushTimer?: NodeJS.Timeout
   /** user id → that user's local sockets in the room: presence. */
   users: Map<string, number>
   listener: BrokerListener
@@ -52,7 +43,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
   /**
    * `encode` makes whole wire frames, so several may go in one write: a room's
    * presence frames (envelopes marked `coalesce`) are sent together, at the end of the
-   * turn or of COALESCE_WINDOW_MS, one write per socket. A storm of n joins into a
+   * turn or of its window (presence-batch.ts), one write per socket. A storm of n joins into a
    * room is O(n²) frames; this bounds the writes to the room's sockets per window.
    * Any other frame sends what is pending first, so the order on a socket holds.
    */
@@ -79,15 +70,11 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
     // Encoded once per broadcast; every socket writes the same bytes.
     const data = encode(envelope.data)
     if (coalesce && envelope.coalesce === true && envelope.seq === undefined && envelope.key === undefined) {
-      if (room.pending.push({ data, envelope }) === 1) {
-        const wait = room.flushedAt + COALESCE_WINDOW_MS - performance.now()
-        if (wait <= 0) setImmediate(() => flush(room))
-        else room.flushTimer = setTimeout(() => flush(room), wait)
-      }
+      room.batch.add(data, envelope)
       return
     }
     // What was queued before this frame goes first: a socket sees the room's frames in order.
-    flush(room)
+    room.batch.flush()
     const { except } = envelope
     let sent = 0
     const presence = envelope.coalesce === true
@@ -101,41 +88,6 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       } catch {}
     }
     metrics?.delivered(envelope, sent)
-  }
-
-  /** The room's pending frames, concatenated: one write per socket (less its own `except`s, and what predates it). */
-  function flush (room: Room): void {
-    const { pending, late } = room
-    if (pending.length === 0) return
-    clearTimeout(room.flushTimer)
-    room.pending = []
-    room.late = new Map()
-    room.flushedAt = performance.now()
-    const excepts = new Set<string>()
-    for (const { envelope } of pending) if (envelope.except !== undefined) excepts.add(envelope.except)
-    const all = pending.length === 1 ? pending[0].data : Buffer.concat(pending.map((p) => p.data))
-    const sent = new Array<number>(pending.length).fill(0)
-    for (const connection of room.connections) {
-      if (room.unread.has(connection)) continue
-      const from = late.get(connection) ?? 0
-      let data = all
-      if (from > 0 || excepts.has(connection.id)) {
-        const mine: Buffer[] = []
-        for (let i = from; i < pending.length; i++) if (pending[i].envelope.except !== connection.id) mine.push(pending[i].data)
-        if (mine.length === 0) continue
-        data = Buffer.concat(mine)
-      }
-      try {
-        connection.send(data)
-        for (let i = from; i < pending.length; i++) if (pending[i].envelope.except !== connection.id) sent[i]++
-      } catch {}
-    }
-    if (metrics) pending.forEach(({ envelope }, i) => metrics.delivered(envelope, sent[i]))
-  }
-
-  /** The socket knows who is online as of now: the presence frames queued so far are not for it. */
-  function coveredFrom (room: Room, connection: Connection): void {
-    if (room.pending.length > 0) room.late.set(connection, room.pending.length)
   }
 
   function track (connection: Connection, delta: 1 | -1, room?: Room): void {
@@ -169,7 +121,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
         existing.connections.add(connection)
         // Frames queued before its presence read are not for it (its snapshot covers them).
         if (snapshotLater) existing.unread.add(connection)
-        else coveredFrom(existing, connection)
+        else existing.batch.coveredFrom(connection)
         // The room's subscription may still be on its way: this socket waits for it too.
         return existing.subscribed
       }
@@ -187,7 +139,10 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       } else {
         subscribed = broker.subscribe(roomId, listener)
       }
-      const room: Room = { connections: new Set([connection]), users: new Map(), pending: [], late: new Map(), unread: new Set(snapshotLater ? [connection] : []), presence: createPresenceLog(), flushedAt: 0, listener, subscribed, close }
+      const connections = new Set([connection])
+      const unread = new Set(snapshotLater ? [connection] : [])
+      const batch = createPresenceBatch(connections, unread, (envelope, sent) => metrics?.delivered(envelope, sent))
+      const room: Room = { connections, users: new Map(), batch, unread, presence: createPresenceLog(), listener, subscribed, close }
       track(connection, 1, room)
       rooms.set(connection.roomId, room)
       try {
@@ -195,7 +150,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       } catch (err) {
         if (rooms.get(connection.roomId) === room) {
           rooms.delete(connection.roomId)
-          clearTimeout(room.flushTimer)
+          room.batch.close()
           room.close()
           for (const c of room.connections) track(c, -1, room)
         }
@@ -212,19 +167,19 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
     presenceRead (connection: Connection): PresenceWatch {
       const room = rooms.get(connection.roomId)
       if (room === undefined) return { changes: () => [], end () {} }
-      if (room.unread.delete(connection)) coveredFrom(room, connection)
+      if (room.unread.delete(connection)) room.batch.coveredFrom(connection)
       return room.presence.watch()
     },
 
     async remove (connection: Connection): Promise<void> {
       const room = rooms.get(connection.roomId)
       if (!room || !room.connections.delete(connection)) return
-      room.late.delete(connection)
+      room.batch.forget(connection)
       room.unread.delete(connection)
       track(connection, -1, room)
       if (room.connections.size > 0) return
       rooms.delete(connection.roomId)
-      clearTimeout(room.flushTimer)
+      room.batch.close()
       room.close()
       await broker.unsubscribe(connection.roomId, room.listener)
     },
