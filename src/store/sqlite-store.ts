@@ -9,9 +9,10 @@ import type { Message } from '../schemas/http'
 import { DEFAULT_USERNAME } from '../chat/text'
 import { createSqliteDirect } from './sqlite-direct'
 import { createSqliteHistory } from './sqlite-history'
+import { createSqliteProfiles } from './sqlite-profiles'
 import { createSqliteRooms } from './sqlite-rooms'
 import { createSqliteUsers } from './sqlite-users'
-import { mergeProfile, type NewMessage, type Profile, type ProfileMode, type ProfileValues, type Store } from './store'
+import { mergeProfile, type NewMessage, type Store } from './store'
 import { messageJson, wireMessage } from './wire-message'
 
 export interface SqliteStoreOptions {
@@ -26,14 +27,6 @@ export interface SqliteStoreOptions {
 }
 
 export { SCHEMA_VERSION } from './sqlite-schema'
-
-interface ProfileRow {
-  room_id: string
-  user_id: string
-  username: string | null
-  avatar_url: string | null
-  joined_at: string
-}
 
 // A connect's new profile waits this long for others to share its commit: a deploy's
 // reconnect storm brings thousands of new or changed profiles a second, and a commit
@@ -61,27 +54,15 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
   )
   const history = createSqliteHistory(db)
+  const profiles = createSqliteProfiles(db, (roomId) => history.forget(roomId))
+  const { profileOf } = profiles
   // A message id carries its seq: one primary-key probe checks it. Ids from before
   // schema version 3 are looked up in message_ids.
   const selectSeqAt = db.prepare<[string, number, string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? AND seq = ? AND id = ?')
   const selectLegacySeq = db.prepare<[string, string], { seq: number }>('SELECT seq FROM message_ids WHERE id = ? AND room_id = ?')
-  // A new member: the room row made (with one member) or counted up, in one statement.
-  const countMember = db.prepare(
-    'INSERT INTO rooms (room_id, created_at, member_count) VALUES (?, ?, 1) ON CONFLICT (room_id) DO UPDATE SET member_count = member_count + 1')
   const writeActivity = db.prepare<[string, string, number, string]>(
     `INSERT INTO rooms (room_id, created_at, last_seq, last_message_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (room_id) DO UPDATE SET last_seq = excluded.last_seq, last_message_at = excluded.last_message_at`
-  )
-  const selectMembers = db.prepare<[string, number], ProfileRow>(
-    'SELECT room_id, user_id, username, avatar_url, joined_at FROM profiles WHERE room_id = ? ORDER BY joined_at, user_id LIMIT ?'
-  )
-  const selectProfile = db.prepare<[string, string], ProfileRow>(
-    'SELECT room_id, user_id, username, avatar_url, joined_at FROM profiles WHERE room_id = ? AND user_id = ?'
-  )
-  const upsertProfileRow = db.prepare(
-    `INSERT INTO profiles (room_id, user_id, username, avatar_url, joined_at)
-     VALUES (@room_id, @user_id, @username, @avatar_url, @joined_at)
-     ON CONFLICT (room_id, user_id) DO UPDATE SET username = excluded.username, avatar_url = excluded.avatar_url`
   )
 
   // Each room's last seq, kept here because this process is the file's only writer
@@ -130,36 +111,11 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     return { message: appendRow(message), created: true }
   }
 
-  // Run inside the group commit: a burst of connects (a deploy) shares commits (PROFILE_WAIT_MS).
-  const upsertProfileInBatch = (roomId: string, userId: string, values: ProfileValues, mode: ProfileMode) => {
-    const now = new Date().toISOString()
-    // The cache is exact (this process is the file's only writer) and kept inside the
-    // batch: a second upsert of the same profile in one commit sees the first.
-    const current = profileOf(roomId, userId)
-    const merged = mergeProfile(current, values, mode)
-    const profile: Profile = { roomId, userId, ...merged, joinedAt: current?.joinedAt ?? now }
-    // A stored profile's room row exists: neither rooms nor profiles are ever deleted.
-    if (!current) countMember.run(roomId, now)
-    if (!current || current.username !== profile.username || current.avatarUrl !== profile.avatarUrl) {
-      // The room's pages fill their avatars from its profiles.
-      history.forget(roomId)
-      upsertProfileRow.run({
-        room_id: roomId,
-        user_id: userId,
-        username: profile.username,
-        avatar_url: profile.avatarUrl,
-        joined_at: profile.joinedAt
-      })
-      remember(roomId, userId, profile)
-    }
-    return { profile, created: !current }
-  }
-
   // The seqs handed out and the profiles kept by a rolled-back batch are void: the file is the truth again.
   function rolledBack (): void {
     seqs.clear()
     activity.clear()
-    forgetProfiles()
+    profiles.forget()
   }
 
   // Group commit: the writes of one turn of the event loop share one transaction.
@@ -170,38 +126,9 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     rolledBack
   })
 
-  // Profiles are read for every message and every connect's snapshot (each user online
-  // in the room): a bounded cache, kept exact because this process is the file's only
-  // writer (upsertProfile refreshes it). Room → user → profile: a lookup hashes the ids
-  // the caller holds, not a key built per call.
-  const profiles = new Map<string, Map<string, Profile | null>>()
-  let profileCount = 0
-  const PROFILE_CACHE = 10_000
-  function forgetProfiles (): void {
-    profiles.clear()
-    profileCount = 0
-  }
-  function remember (roomId: string, userId: string, profile: Profile | null): void {
-    if (profileCount >= PROFILE_CACHE) forgetProfiles()
-    let room = profiles.get(roomId)
-    if (room === undefined) profiles.set(roomId, room = new Map())
-    const size = room.size
-    room.set(userId, profile)
-    profileCount += room.size - size
-  }
-
-  function profileOf (roomId: string, userId: string): Profile | undefined {
-    const cached = profiles.get(roomId)?.get(userId)
-    if (cached !== undefined) return cached ?? undefined
-    const row = selectProfile.get(roomId, userId)
-    const profile = row ? fromProfileRow(row) : null
-    remember(roomId, userId, profile)
-    return profile ?? undefined
-  }
-
   // A user's new name or avatar rewrites their room profiles: the cache starts over.
   const users = createSqliteUsers(db, () => {
-    forgetProfiles()
+    profiles.forget()
     history.forgetAll()
   })
 
@@ -218,7 +145,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
         const merged = mergeProfile(cached, values, mode)
         if (merged.username === cached.username && merged.avatarUrl === cached.avatarUrl) return { profile: cached, created: false }
       }
-      return write(() => upsertProfileInBatch(roomId, userId, values, mode), true)
+      return write(() => profiles.upsertInBatch(roomId, userId, values, mode), true)
     },
     async getProfile (roomId, userId) {
       return profileOf(roomId, userId)
@@ -227,7 +154,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
       return userIds.map((userId) => profileOf(roomId, userId))
     },
     async members (roomId, limit) {
-      return selectMembers.all(roomId, limit).map(fromProfileRow)
+      return profiles.members(roomId, limit)
     },
     async append (message) {
       return write(() => appendRow(message))
@@ -259,15 +186,5 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
       closeCommits()
       if (db.open) db.close()
     }
-  }
-}
-
-function fromProfileRow (row: ProfileRow): Profile {
-  return {
-    roomId: row.room_id,
-    userId: row.user_id,
-    username: row.username,
-    avatarUrl: row.avatar_url,
-    joinedAt: row.joined_at
   }
 }
