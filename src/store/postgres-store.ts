@@ -8,7 +8,7 @@ import { migrate, SCHEMA_NAME, transaction } from './postgres-schema'
 import { createPostgresUsers } from './postgres-users'
 
 export { SCHEMA_VERSION } from './postgres-schema'
-import { mergeProfile, type Profile, type Store } from './store'
+import { mergeProfile, profileFromRow, type Profile, type ProfileRow, type Store } from './store'
 
 export interface PostgresStoreOptions {
   connectionString: string
@@ -19,13 +19,6 @@ export interface PostgresStoreOptions {
 }
 
 const PROFILE_COLUMNS = 'room_id, user_id, username, avatar_url, joined_at'
-interface ProfileRow {
-  room_id: string
-  user_id: string
-  username: string | null
-  avatar_url: string | null
-  joined_at: Date
-}
 
 export async function createPostgresStore (opts: PostgresStoreOptions): Promise<Store> {
   const { schema } = opts
@@ -69,7 +62,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
   async function selectProfile (db: pg.Pool | pg.PoolClient, roomId: string, userId: string, lock = ''): Promise<Profile | undefined> {
     const { rows: [row] } = await db.query<ProfileRow>(
       `SELECT ${PROFILE_COLUMNS} FROM profiles WHERE room_id = $1 AND user_id = $2 ${lock}`, [roomId, userId])
-    return row && fromProfileRow(row)
+    return row && profileFromRow(row)
   }
 
   const users = createPostgresUsers(pool)
@@ -96,7 +89,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
             [roomId, userId, merged.username, merged.avatarUrl, now])
           if (inserted.rows.length === 1) {
             await client.query('UPDATE rooms SET member_count = member_count + 1 WHERE room_id = $1', [roomId])
-            return { profile: fromProfileRow(inserted.rows[0]), created: true }
+            return { profile: profileFromRow(inserted.rows[0]), created: true }
           }
           // A concurrent first upsert committed in between: merge into its row instead.
           current = (await selectProfile(client, roomId, userId, 'FOR UPDATE'))!
@@ -116,13 +109,13 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       if (userIds.length === 0) return []
       const { rows } = await pool.query<ProfileRow>(
         `SELECT ${PROFILE_COLUMNS} FROM profiles WHERE room_id = $1 AND user_id = ANY($2::text[])`, [roomId, userIds])
-      const found = new Map(rows.map((row) => [row.user_id, fromProfileRow(row)]))
+      const found = new Map(rows.map((row) => [row.user_id, profileFromRow(row)]))
       return userIds.map((userId) => found.get(userId))
     },
     async members (roomId, limit) {
       const { rows } = await pool.query<ProfileRow>(
         `SELECT ${PROFILE_COLUMNS} FROM profiles WHERE room_id = $1 ORDER BY joined_at, user_id LIMIT $2`, [roomId, limit])
-      return rows.map(fromProfileRow)
+      return rows.map(profileFromRow)
     },
     async append (message) {
       return (await appender.append(message)).message
@@ -160,14 +153,4 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
 
 function unchanged (current: Profile, merged: { username: string | null, avatarUrl: string | null }): boolean {
   return current.username === merged.username && current.avatarUrl === merged.avatarUrl
-}
-
-function fromProfileRow (row: ProfileRow): Profile {
-  return {
-    roomId: row.room_id,
-    userId: row.user_id,
-    username: row.username,
-    avatarUrl: row.avatar_url,
-    joinedAt: row.joined_at.toISOString()
-  }
 }

@@ -1,14 +1,6 @@
 // SQLite room profiles: a bounded cache kept exact (this process is the file's only writer), and their upsert.
 import type Database from 'better-sqlite3'
-import { mergeProfile, type Profile, type ProfileMode, type ProfileValues } from './store'
-
-interface ProfileRow {
-  room_id: string
-  user_id: string
-  username: string | null
-  avatar_url: string | null
-  joined_at: string
-}
+import { mergeProfile, profileFromRow, type Profile, type ProfileMode, type ProfileRow, type ProfileValues } from './store'
 
 const PROFILE_CACHE = 10_000
 
@@ -54,7 +46,7 @@ export function createSqliteProfiles (db: Database.Database, changed: (roomId: s
     const cached = profiles.get(roomId)?.get(userId)
     if (cached !== undefined) return cached ?? undefined
     const row = selectProfile.get(roomId, userId)
-    const profile = row ? fromProfileRow(row) : null
+    const profile = row ? profileFromRow(row) : null
     remember(roomId, userId, profile)
     return profile ?? undefined
   }
@@ -64,7 +56,7 @@ export function createSqliteProfiles (db: Database.Database, changed: (roomId: s
     /** The cache starts over: a rolled-back batch, or a user's new name or avatar rewriting their profiles. */
     forget,
     members (roomId: string, limit: number): Profile[] {
-      return selectMembers.all(roomId, limit).map(fromProfileRow)
+      return selectMembers.all(roomId, limit).map(profileFromRow)
     },
     /** Run inside the group commit: a burst of connects (a deploy) shares commits. */
     upsertInBatch (roomId: string, userId: string, values: ProfileValues, mode: ProfileMode) {
@@ -89,15 +81,5 @@ export function createSqliteProfiles (db: Database.Database, changed: (roomId: s
       }
       return { profile, created: !current }
     }
-  }
-}
-
-function fromProfileRow (row: ProfileRow): Profile {
-  return {
-    roomId: row.room_id,
-    userId: row.user_id,
-    username: row.username,
-    avatarUrl: row.avatar_url,
-    joinedAt: row.joined_at
   }
 }

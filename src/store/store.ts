@@ -11,6 +11,25 @@ export interface Profile {
   joinedAt: string
 }
 
+/** A profiles row, as either store reads it (PostgreSQL gives joined_at as a Date). */
+export interface ProfileRow {
+  room_id: string
+  user_id: string
+  username: string | null
+  avatar_url: string | null
+  joined_at: string | Date
+}
+
+export function profileFromRow (row: ProfileRow): Profile {
+  return {
+    roomId: row.room_id,
+    userId: row.user_id,
+    username: row.username,
+    avatarUrl: row.avatar_url,
+    joinedAt: typeof row.joined_at === 'string' ? row.joined_at : row.joined_at.toISOString()
+  }
+}
+
 export interface ProfileValues {
   username?: string | null
   avatarUrl?: string | null
