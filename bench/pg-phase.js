@@ -349,6 +349,8 @@ function pgReport (pgOut, { targets: t, fanout: fanCfg, pg: cfg }, sqliteRest) {
         row('latency p50 (ms, median of rounds)', (x) => med(x, 'p50Ms')),
         row('latency p99 (ms, median of rounds)', (x) => med(x, 'p99Ms'), `${mainName} ≤ ${t.fanoutP99Ms} ms`, p99 <= t.fanoutP99Ms),
         ['  each round p99 (ms)', list(s, 'p99Ms'), list(p, 'p99Ms'), list(r, 'p99Ms'), '', '', ''],
+        ['  each round: server event loop, longest delay (ms; a 100 ms monitor)', list(s, 'serverLoopMaxMs', 0), list(p, 'serverLoopMaxMs', 0), list(r, 'serverLoopMaxMs', 0), '', '(informative)', ''],
+        ['  each round: appends over 50 ms / all', ...[s, p, r].map((x) => samples(x).map((y) => `${fmt(y.appendsOver50ms, 0)} / ${fmt(y.appends, 0)}`).join(', ')), '', '(informative)', ''],
         row('latency max (ms, worst round)', (x) => worst(x, 'maxMs', Math.max), '', undefined, 1),
         [`Parley CPU per delivery (µs), median of rounds; ratio: median of the round ratios`,
           fmt(med(s, 'serverCpuUsPerDelivery'), 3), fmt(med(p, 'serverCpuUsPerDelivery'), 3), fmt(med(r, 'serverCpuUsPerDelivery'), 3),

@@ -415,9 +415,50 @@ function logStep (kind, step, suffix) {
     `${fmt(step.deliveriesPerSec)}/s, p50 ${fmt(step.p50Ms)} p99 ${fmt(step.p99Ms)} max ${fmt(step.maxMs)} ms, ` +
     `server ${fmt(step.serverCpuUsPerDelivery, 3)} µs/delivery (${fmt(step.serverCores)} cores), ` +
     `generator ${fmt(step.genCores)} cores, others ${fmt(step.otherCores)} cores, RSS ${fmt(step.rssMB, 1)} MB${step.holds ? '' : '  ✗'}` +
+    (step.serverLoopMaxMs === undefined ? '' : `; server event loop late by up to ${fmt(step.serverLoopMaxMs)} ms, appends over 50 ms ${step.appendsOver50ms} of ${step.appends}`) +
     (step.binaryFrames ? `, ${step.binaryFrames} BINARY frames` : '') +
     (step.errorFrames ? `, error frames ${JSON.stringify(step.errorCodes)}` : '') +
     (Object.keys(step.closes).length ? `, closes ${JSON.stringify(step.closes)}` : '') + suffix)
+}
+
+/**
+ * What a Parley server says of itself in /metrics: its event loop's longest delay since
+ * the last read (to within the monitor's 100 ms: a shorter stall between its runs is missed), and its appends (all, and those done within 50 ms). Null for a server
+ * without Parley's metrics (the floors).
+ */
+async function scrapeParley (server) {
+  try {
+    const res = await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(2000) })
+    if (!res.ok) return null
+    const text = await res.text()
+    const value = (re) => Number((re.exec(text) || [])[1])
+    // The monitor records the interval between its timer's runs (every 100 ms, not
+    // 0): how late the latest ran is the longest interval less the shortest.
+    const out = {
+      loopMaxMs: (value(/^nodejs_eventloop_lag_max_seconds (\S+)/m) - value(/^nodejs_eventloop_lag_min_seconds (\S+)/m)) * 1000,
+      appends: value(/^parley_store_append_seconds_count (\S+)/m),
+      appendsWithin50ms: value(/^parley_store_append_seconds_bucket\{le="0\.05"\} (\S+)/m)
+    }
+    return Object.values(out).every(Number.isFinite) ? out : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * A step's window as the servers saw it: the longest event-loop delay of any of them, and
+ * the appends that took over 50 ms (a slow commit holds the room's messages behind it).
+ * Tells a p99 lost to a stalled server from one lost to its store, or to neither (the
+ * machine: the generator, the kernel). Empty when a server has no such metrics.
+ */
+function insideOf (before, after) {
+  if (before.some((b) => b === null) || after.some((a) => a === null)) return {}
+  let appends = 0; let slow = 0
+  before.forEach((b, i) => {
+    appends += after[i].appends - b.appends
+    slow += (after[i].appends - after[i].appendsWithin50ms) - (b.appends - b.appendsWithin50ms)
+  })
+  return { serverLoopMaxMs: Math.max(...after.map((a) => a.loopMaxMs)), appends, appendsOver50ms: slow }
 }
 
 /** Sums utime/stime over several processes (the servers of a step). */
@@ -454,6 +495,9 @@ async function fanoutStep (servers, gens, rate, stepId, { timing = {}, services 
   }
   const timeout = cfg.warmupMs + cfg.measureMs + cfg.drainMs + 20_000
   for (const gen of gens) await gen.next((m) => m.ev === 'window-start', timeout)
+  // Parley's own view of the window (its /metrics): read now, so that the event-loop
+  // maximum (reset by each read) and the slow appends counted at the end are the window's.
+  const inside0 = await Promise.all(list.map(scrapeParley))
   const split0 = cpuSplitOf(pids)
   const cpu0 = split0.user + split0.sys
   const io0 = syscallsOf(pids)
@@ -471,6 +515,7 @@ async function fanoutStep (servers, gens, rate, stepId, { timing = {}, services 
   const t1 = performance.now()
   const rss = pids.reduce((a, pid) => a + rssBytes(pid), 0)
   const serviceCpuMs = services ? lib.cpuByNameDelta(svc0, svc1) : 0
+  const inside = insideOf(inside0, await Promise.all(list.map(scrapeParley)))
   const results = []
   for (const gen of gens) results.push(await gen.next((m) => m.ev === 'result', 20_000))
 
@@ -556,6 +601,7 @@ async function fanoutStep (servers, gens, rate, stepId, { timing = {}, services 
     // Whatever else ran on the machine in the window (other sessions' tests, builds).
     otherCores: Math.max(0, (busy1 - busy0) - serverCpuMs - serviceCpuMs - genCpuMs - (self.user + self.system) / 1000) / (t1 - t0),
     genSendLagMaxMs: lagMax,
+    ...inside,
     errorFrames,
     errorCodes,
     // Frames that are not this step's chat messages (presence, pings…): extra work per socket.
