@@ -49,4 +49,3 @@ function selectProtocol (protocols: Set<string>): string | false {
   for (const protocol of protocols) if (!protocol.startsWith(TOKEN_PROTOCOL_PREFIX)) return protocol
   return false
 }
-

@@ -17,17 +17,18 @@ function sliceCount (intervalMs: number): number {
  * every 30 s holding every delivery behind it.
  */
 export function createHeartbeat (intervalMs: number) {
-  const awaiting = new WeakMap<WebSocket, Buffer | null>()
-  const slices = Array.from({ length: sliceCount(intervalMs) }, () => new Set<WebSocket>())
+  // Each slice maps its sockets to the payload of the ping they still owe (null: answered).
+  const slices = Array.from({ length: sliceCount(intervalMs) }, () => new Map<WebSocket, Buffer | null>())
   let tick = 0
   const timer = setInterval(() => {
-    for (const socket of slices[tick++ % slices.length]) {
-      if (awaiting.get(socket) !== null) {
+    const slice = slices[tick++ % slices.length]
+    for (const [socket, owed] of slice) {
+      if (owed !== null) {
         socket.terminate()
         continue
       }
       const payload = randomBytes(8)
-      awaiting.set(socket, payload)
+      slice.set(socket, payload)
       socket.ping(payload)
     }
   }, intervalMs / slices.length)
@@ -36,13 +37,12 @@ export function createHeartbeat (intervalMs: number) {
   return {
     /** Takes a new socket into the emptiest slice, so the slices stay even as sockets come and go. */
     add (socket: WebSocket): void {
-      awaiting.set(socket, null)
-      socket.on('pong', (data: Buffer) => {
-        const expected = awaiting.get(socket)
-        if (expected && data.equals(expected)) awaiting.set(socket, null)
-      })
       const slice = slices.reduce((least, s) => (s.size < least.size ? s : least))
-      slice.add(socket)
+      slice.set(socket, null)
+      socket.on('pong', (data: Buffer) => {
+        const owed = slice.get(socket)
+        if (owed && data.equals(owed)) slice.set(socket, null)
+      })
       socket.once('close', () => slice.delete(socket))
     },
     stop (): void {
