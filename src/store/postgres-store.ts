@@ -8,7 +8,7 @@ import { migrate, SCHEMA_NAME, transaction } from './postgres-schema'
 import { createPostgresUsers } from './postgres-users'
 
 export { SCHEMA_VERSION } from './postgres-schema'
-import { mergeProfile, profileFromRow, type Profile, type ProfileRow, type Store } from './store'
+import { mergeProfile, profileFromRow, sameProfile, type Profile, type ProfileRow, type Store } from './store'
 
 export interface PostgresStoreOptions {
   connectionString: string
@@ -76,7 +76,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     async upsertProfile (roomId, userId, values, mode) {
       // A reconnect that brings nothing new (the common case) needs no transaction.
       const seen = await selectProfile(pool, roomId, userId)
-      if (seen && unchanged(seen, mergeProfile(seen, values, mode))) return { profile: seen, created: false }
+      if (seen && sameProfile(seen, mergeProfile(seen, values, mode))) return { profile: seen, created: false }
       return transaction(pool, async (client) => {
         let current = await selectProfile(client, roomId, userId, 'FOR UPDATE')
         if (!current) {
@@ -95,7 +95,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
           current = (await selectProfile(client, roomId, userId, 'FOR UPDATE'))!
         }
         const profile: Profile = { ...current, ...mergeProfile(current, values, mode) }
-        if (!unchanged(current, profile)) {
+        if (!sameProfile(current, profile)) {
           await client.query('UPDATE profiles SET username = $3, avatar_url = $4 WHERE room_id = $1 AND user_id = $2',
             [roomId, userId, profile.username, profile.avatarUrl])
         }
@@ -149,8 +149,4 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       return ended
     }
   }
-}
-
-function unchanged (current: Profile, merged: { username: string | null, avatarUrl: string | null }): boolean {
-  return current.username === merged.username && current.avatarUrl === merged.avatarUrl
 }

@@ -1,6 +1,6 @@
 // SQLite room profiles: a bounded cache kept exact (this process is the file's only writer), and their upsert.
 import type Database from 'better-sqlite3'
-import { mergeProfile, profileFromRow, type Profile, type ProfileMode, type ProfileRow, type ProfileValues } from './store'
+import { mergeProfile, profileFromRow, sameProfile, type Profile, type ProfileMode, type ProfileRow, type ProfileValues } from './store'
 
 const PROFILE_CACHE = 10_000
 
@@ -68,7 +68,7 @@ export function createSqliteProfiles (db: Database.Database, changed: (roomId: s
       const profile: Profile = { roomId, userId, ...merged, joinedAt: current?.joinedAt ?? now }
       // A stored profile's room row exists: neither rooms nor profiles are ever deleted.
       if (!current) countMember.run(roomId, now)
-      if (!current || current.username !== profile.username || current.avatarUrl !== profile.avatarUrl) {
+      if (!current || !sameProfile(current, profile)) {
         changed(roomId)
         upsertProfileRow.run({
           room_id: roomId,

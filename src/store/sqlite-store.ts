@@ -12,7 +12,7 @@ import { createSqliteHistory } from './sqlite-history'
 import { createSqliteProfiles } from './sqlite-profiles'
 import { createSqliteRooms } from './sqlite-rooms'
 import { createSqliteUsers } from './sqlite-users'
-import { mergeProfile, type NewMessage, type Store } from './store'
+import { mergeProfile, sameProfile, type NewMessage, type Store } from './store'
 import { messageJson, wireMessage } from './wire-message'
 
 export interface SqliteStoreOptions {
@@ -141,10 +141,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
       // read, no transaction: a stored profile's row (and room) exists, this process is
       // the file's only writer, and nothing is deleted.
       const cached = profileOf(roomId, userId)
-      if (cached) {
-        const merged = mergeProfile(cached, values, mode)
-        if (merged.username === cached.username && merged.avatarUrl === cached.avatarUrl) return { profile: cached, created: false }
-      }
+      if (cached && sameProfile(cached, mergeProfile(cached, values, mode))) return { profile: cached, created: false }
       return write(() => profiles.upsertInBatch(roomId, userId, values, mode), true)
     },
     async getProfile (roomId, userId) {

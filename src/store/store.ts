@@ -183,6 +183,11 @@ export interface RoomStore {
 /** Everything a store keeps. */
 export type Store = RoomStore & UserStore & DirectMessageStore
 
+/** Whether a merge leaves a stored profile as it was (no write, no cache change). */
+export function sameProfile (current: Profile, merged: { username: string | null, avatarUrl: string | null }): boolean {
+  return current.username === merged.username && current.avatarUrl === merged.avatarUrl
+}
+
 /** Applies a ProfileMode: the one place the identity rule lives, shared by every store. */
 export function mergeProfile (current: ProfileValues | undefined, values: ProfileValues, mode: ProfileMode): { username: string | null, avatarUrl: string | null } {
   const pick = (stored: string | null | undefined, incoming: string | null | undefined) => {
