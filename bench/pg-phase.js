@@ -29,17 +29,24 @@ function redact (url) {
   return String(url).replace(/^([a-z]+:\/\/[^:/@]*):[^@/]*@/i, '$1:***@')
 }
 
-async function probePg (url) {
+/** Runs `fn` with a connected client of its own, closed after whatever happens. */
+async function withClient (url, fn) {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
   client.on('error', () => {})
   try {
     await client.connect()
-    const { rows: [row] } = await client.query('SHOW server_version')
+    return await fn(client)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+async function probePg (url) {
+  try {
+    const { rows: [row] } = await withClient(url, (client) => client.query('SHOW server_version'))
     return { ok: true, version: row.server_version }
   } catch (err) {
     return { ok: false, error: err.message }
-  } finally {
-    await client.end().catch(() => {})
   }
 }
 
@@ -51,32 +58,20 @@ async function probePg (url) {
  */
 async function settleDatabase (url, names) {
   await dropSchemas(url, names)
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
-  client.on('error', () => {})
   const t0 = performance.now()
   try {
-    await client.connect()
-    await client.query('CHECKPOINT')
+    await withClient(url, (client) => client.query('CHECKPOINT'))
     return { checkpointMs: performance.now() - t0 }
   } catch (err) {
     return { checkpointError: err.message }
-  } finally {
-    await client.end().catch(() => {})
   }
 }
 
 async function dropSchemas (url, names) {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    for (const name of names) {
-      if (!SCHEMA_NAME.test(name)) throw new Error(`invalid schema name ${name}`)
-      await client.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`)
-    }
-  } finally {
-    await client.end().catch(() => {})
-  }
+  for (const name of names) if (!SCHEMA_NAME.test(name)) throw new Error(`invalid schema name ${name}`)
+  await withClient(url, async (client) => {
+    for (const name of names) await client.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`)
+  })
 }
 
 function redisClient (url) {

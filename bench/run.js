@@ -423,8 +423,9 @@ function logStep (kind, step, suffix) {
 
 /**
  * What a Parley server says of itself in /metrics: its event loop's longest delay since
- * the last read (to within the monitor's 100 ms: a shorter stall between its runs is missed), and its appends (all, and those done within 50 ms). Null for a server
- * without Parley's metrics (the floors).
+ * the last read (to within the monitor's 100 ms: a shorter stall between its runs can be
+ * missed), and its appends (all, and those done within 50 ms). Null for a server without
+ * Parley's metrics (the floors).
  */
 async function scrapeParley (server) {
   try {
