@@ -15,7 +15,15 @@ export default fp(async function storePlugin (fastify) {
   // pg is loaded only when it is used: a SQLite start stays short.
   const store = isPostgresUrl(databaseUrl)
     ? await (await import('../src/store/postgres-store')).createPostgresStore({ connectionString: databaseUrl, schema: databaseSchema ?? undefined, poolSize: pgPoolSize })
-    : createSqliteStore({ filename: databaseUrl, synchronous: sqliteSynchronous, commitIntervalMs: sqliteCommitIntervalMs })
+    : createSqliteStore({
+      filename: databaseUrl,
+      synchronous: sqliteSynchronous,
+      commitIntervalMs: sqliteCommitIntervalMs,
+      checkpoint: {
+        onCheckpoint: ({ thread, seconds }) => fastify.metrics.sqliteCheckpoint(thread, seconds),
+        onError: (err) => fastify.log.warn({ err }, 'SQLite checkpoint worker failed; checkpoints run in the commits')
+      }
+    })
   fastify.decorate('store', store)
   fastify.addHook('onClose', async () => store.close())
-}, { name: 'store', dependencies: ['config'] })
+}, { name: 'store', dependencies: ['config', 'metrics'] })

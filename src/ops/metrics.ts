@@ -78,6 +78,13 @@ export function createMetrics () {
     buckets: SECONDS,
     registers
   })
+  const checkpoints = new Histogram({
+    name: 'parley_sqlite_checkpoint_seconds',
+    help: 'SQLite WAL checkpoints, by thread: the worker\'s copying, and the event loop\'s short catch-up before the WAL restarts',
+    labelNames: ['thread'] as const,
+    buckets: SECONDS,
+    registers
+  })
   const deliveries = new Counter({
     name: 'parley_ws_deliveries_total',
     help: 'Broadcast frames handed to this instance\'s sockets: chat messages, and events (typing, presence)',
@@ -151,6 +158,9 @@ export function createMetrics () {
       if (!created) return deduplicated.inc()
       stored.inc()
       append.observe(seconds)
+    },
+    sqliteCheckpoint (thread: 'worker' | 'main', seconds: number): void {
+      checkpoints.observe({ thread }, seconds)
     },
     /** One broadcast handed to `sockets` local sockets; `seq` marks a chat message. */
     delivered (envelope: { data: string, seq?: number }, sockets: number): void {

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { messageId, seqInMessageId } from './ids'
+import { startCheckpointer, type CheckpointerOptions } from './sqlite-checkpointer'
 import { createGroupCommit } from './sqlite-commit'
 import { migrate } from './sqlite-schema'
 import type { Message } from '../schemas/http'
@@ -24,6 +25,8 @@ export interface SqliteStoreOptions {
    * meanwhile share the next commit. An idle store commits at once. 0: every loop turn.
    */
   commitIntervalMs?: number
+  /** A file database's checkpoints run on a worker thread (sqlite-checkpointer.ts); false: in the commits. */
+  checkpoint?: CheckpointerOptions | false
 }
 
 export { SCHEMA_VERSION } from './sqlite-schema'
@@ -40,13 +43,18 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
   // NORMAL in WAL mode survives a process crash (kill -9); FULL also survives power loss.
   db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
   db.pragma('busy_timeout = 5000')
-  // Checkpoint every 4000 WAL pages (16 MB) rather than 1000: a busy room rewrites its
-  // newest page in every commit, and a checkpoint copies only its last version, so
-  // rarer checkpoints copy and fsync less per message. The WAL file is cut back to
-  // 32 MB after a checkpoint if a long reader made it grow past that.
-  db.pragma('wal_autocheckpoint = 4000')
+  // The WAL is checkpointed and restarted every 4000 pages (16 MB) rather than 1000: a busy
+  // room rewrites its newest page in every commit, and a checkpoint copies only its last
+  // version, so rarer checkpoints copy and fsync less per message. For a file a worker
+  // thread does the copying (sqlite-checkpointer.ts: 4000 pages are ~20-30 ms of the thread
+  // that copies them); otherwise the commits do. The WAL file is cut back to 32 MB after a
+  // checkpoint if a long reader made it grow past that.
   db.pragma('journal_size_limit = 33554432')
   migrate(db)
+  const checkpointer = opts.filename === ':memory:' || opts.checkpoint === false
+    ? undefined
+    : startCheckpointer(db, opts.filename, { restartFrames: 4000, ...opts.checkpoint })
+  if (checkpointer === undefined) db.pragma('wal_autocheckpoint = 4000')
 
   const selectMaxSeq = db.prepare<[string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1')
   const insertMessage = db.prepare<[string, number, string, string, string, string, string | null, string, string | null, string]>(
@@ -181,6 +189,7 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
     },
     async close () {
       closeCommits()
+      await checkpointer?.stop()
       if (db.open) db.close()
     }
   }
