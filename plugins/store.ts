@@ -21,7 +21,7 @@ export default fp(async function storePlugin (fastify) {
       commitIntervalMs: sqliteCommitIntervalMs,
       checkpoint: {
         onCheckpoint: ({ thread, seconds }) => fastify.metrics.sqliteCheckpoint(thread, seconds),
-        onError: (err) => fastify.log.warn({ err }, 'SQLite checkpoint worker failed; checkpoints run in the commits')
+        onError: (err) => fastify.log.warn({ err }, 'SQLite WAL checkpoint failed (if its worker stopped, the commits checkpoint)')
       }
     })
   fastify.decorate('store', store)

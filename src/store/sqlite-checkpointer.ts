@@ -82,8 +82,13 @@ export function startCheckpointer (db: Database, filename: string, opts: Checkpo
     opts.onCheckpoint?.({ thread: 'worker', seconds: report.seconds, frames: report.log, copied: report.checkpointed })
     if (report.busy !== 0 || report.log < restartFrames || report.checkpointed < report.log) return
     const started = performance.now()
-    const [result] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number, checkpointed: number }>
-    opts.onCheckpoint?.({ thread: 'main', seconds: (performance.now() - started) / 1000, frames: result.log, copied: result.checkpointed })
+    try {
+      const [result] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number, checkpointed: number }>
+      opts.onCheckpoint?.({ thread: 'main', seconds: (performance.now() - started) / 1000, frames: result.log, copied: result.checkpointed })
+    } catch (err) {
+      // A disk error here is the commits' to report too; the worker carries on, the restart waits for its next round.
+      opts.onError?.(err as Error)
+    }
   })
   worker.on('error', (err) => {
     if (db.open) db.pragma(`wal_autocheckpoint = ${restartFrames}`)
