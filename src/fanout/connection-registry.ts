@@ -1,9 +1,9 @@
 // Room → this instance's sockets: the one broadcast path to local connections.
-import type { Broker, BrokerListener, Envelope } from './broker'
+import type { Broker, Envelope } from './broker'
+import { openLocalRoom, type LocalRoom } from './local-room'
 import type { Metrics } from '../ops/metrics'
-import { createPresenceLog, type PresenceLog, type PresenceWatch } from './presence-watch'
-import { createPresenceBatch, type PresenceBatch } from './presence-batch'
-import { createRoomSequencer, type History } from './room-sequencer'
+import type { PresenceWatch } from './presence-watch'
+import type { History } from './room-sequencer'
 
 /** A local socket, as the registry sees it. */
 export interface Connection {
@@ -15,21 +15,6 @@ export interface Connection {
   /** `data` is the broadcast as the registry's `encode` made it; `seq` is set for chat messages (see Envelope). */
   send (data: Buffer, seq?: number, key?: string): void
   close (code: number, reason: string): void
-}
-
-interface Room {
-  connections: Set<Connection>
-  /** Presence frames waiting for the end of the turn or of the window (with `coalesce`). */
-  batch: PresenceBatch
-  /** Sockets whose presence snapshot is still to be read: presence frames skip them (the read will cover them). */
-  unread: Set<Connection>
-  /** What the room's presence frames said while sockets built their snapshots. */
-  presence: PresenceLog
-  /** user id → that user's local sockets in the room: presence. */
-  users: Map<string, number>
-  listener: BrokerListener
-  subscribed: Promise<void>
-  close (): void
 }
 
 /**
@@ -55,7 +40,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
   onError?: (err: unknown) => void
   metrics?: Pick<Metrics, 'delivered' | 'connectionOpened' | 'countConnections'>
 }) {
-  const rooms = new Map<string, Room>()
+  const rooms = new Map<string, LocalRoom>()
   const addresses = new Map<string, number>()
   let count = 0
   let drained: Array<() => void> = []
@@ -90,7 +75,7 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
     metrics?.delivered(envelope, sent)
   }
 
-  function track (connection: Connection, delta: 1 | -1, room?: Room): void {
+  function track (connection: Connection, delta: 1 | -1, room?: LocalRoom): void {
     count += delta
     if (room) {
       const sockets = (room.users.get(connection.userId) ?? 0) + delta
@@ -126,31 +111,23 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
         return existing.subscribed
       }
       const { roomId } = connection
-      let listener: BrokerListener = (envelope) => deliver(roomId, envelope)
-      let close = () => {}
-      let subscribed: Promise<void>
-      if (history && sequenced(roomId)) {
-        const sequencer = createRoomSequencer({ roomId, history, deliver: listener, onError })
-        listener = sequencer.push
-        close = sequencer.close
-        // Ready once subscribed and the sequencer knows where the live stream starts:
-        // a replay (since=) read after that misses nothing.
-        subscribed = broker.subscribe(roomId, listener).then(() => sequencer.start())
-      } else {
-        subscribed = broker.subscribe(roomId, listener)
-      }
-      const connections = new Set([connection])
-      const unread = new Set(snapshotLater ? [connection] : [])
-      const batch = createPresenceBatch(connections, unread, (envelope, sent) => metrics?.delivered(envelope, sent))
-      const room: Room = { connections, users: new Map(), batch, unread, presence: createPresenceLog(), listener, subscribed, close }
+      const room = openLocalRoom({
+        roomId,
+        first: connection,
+        snapshotLater,
+        broker,
+        history: history !== undefined && sequenced(roomId) ? history : undefined,
+        onError,
+        deliver: (envelope) => deliver(roomId, envelope),
+        delivered: (envelope, sent) => metrics?.delivered(envelope, sent)
+      })
       track(connection, 1, room)
-      rooms.set(connection.roomId, room)
+      rooms.set(roomId, room)
       try {
-        await subscribed
+        await room.subscribed
       } catch (err) {
-        if (rooms.get(connection.roomId) === room) {
-          rooms.delete(connection.roomId)
-          room.batch.close()
+        if (rooms.get(roomId) === room) {
+          rooms.delete(roomId)
           room.close()
           for (const c of room.connections) track(c, -1, room)
         }
@@ -179,7 +156,6 @@ export function createConnectionRegistry ({ broker, history, sequenced = () => t
       track(connection, -1, room)
       if (room.connections.size > 0) return
       rooms.delete(connection.roomId)
-      room.batch.close()
       room.close()
       await broker.unsubscribe(connection.roomId, room.listener)
     },
