@@ -11,7 +11,7 @@ declare module 'fastify' {
 }
 
 export default fp(async function storePlugin (fastify) {
-  const { databaseUrl, databaseSchema, pgPoolSize, sqliteSynchronous, sqliteCommitIntervalMs } = fastify.config
+  const { databaseUrl, databaseSchema, pgPoolSize, sqliteSynchronous, sqliteCommitIntervalMs, sqliteCheckpointIntervalMs } = fastify.config
   // pg is loaded only when it is used: a SQLite start stays short.
   const store = isPostgresUrl(databaseUrl)
     ? await (await import('../src/store/postgres-store')).createPostgresStore({ connectionString: databaseUrl, schema: databaseSchema ?? undefined, poolSize: pgPoolSize })
@@ -19,7 +19,8 @@ export default fp(async function storePlugin (fastify) {
       filename: databaseUrl,
       synchronous: sqliteSynchronous,
       commitIntervalMs: sqliteCommitIntervalMs,
-      checkpoint: {
+      checkpoint: sqliteCheckpointIntervalMs > 0 && {
+        intervalMs: sqliteCheckpointIntervalMs,
         onCheckpoint: ({ thread, seconds }) => fastify.metrics.sqliteCheckpoint(thread, seconds),
         onError: (err) => fastify.log.warn({ err }, 'SQLite WAL checkpoint failed (if its worker stopped, the commits checkpoint)')
       }

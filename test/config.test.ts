@@ -22,6 +22,7 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     databaseUrl: 'data/parley.db',
     sqliteSynchronous: 'normal',
     sqliteCommitIntervalMs: 0,
+    sqliteCheckpointIntervalMs: 500,
     corsOrigins: [
       'http://localhost:3000',
       'https://video-chat-frontend-ruby.vercel.app',

@@ -84,16 +84,23 @@ t.test('a worker that cannot start hands the checkpoints back to the commits and
   await checkpointer.stop()
 })
 
-t.test('/metrics shows the worker\'s checkpoints', async (t) => {
-  const app = await build(t, { databaseUrl: join(t.testdir(), 'parley.db') })
-  for (let i = 0; i < 5; i++) {
-    const res = await app.inject({ method: 'POST', url: '/rooms/m/messages', payload: { user_id: 'u', content: `message ${i}` } })
-    t.equal(res.statusCode, 200)
-  }
-  const count = async () => {
+t.test('SQLITE_CHECKPOINT_INTERVAL_MS: /metrics shows the worker\'s checkpoints, and 0 leaves them to the commits', async (t) => {
+  const workerCheckpoints = async (app: Awaited<ReturnType<typeof build>>) => {
     const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
     return Number(/^parley_sqlite_checkpoint_seconds_count\{thread="worker"\} (\d+)$/m.exec(text)?.[1] ?? 0)
   }
-  await until(async () => (await count()) > 0, 5000)
-  t.pass('a worker checkpoint was observed')
+  const post = async (app: Awaited<ReturnType<typeof build>>) => {
+    for (let i = 0; i < 5; i++) {
+      const res = await app.inject({ method: 'POST', url: '/rooms/m/messages', payload: { user_id: 'u', content: `message ${i}` } })
+      t.equal(res.statusCode, 200)
+    }
+  }
+  const every50 = await build(t, { databaseUrl: join(t.testdir(), 'every-50.db'), sqliteCheckpointIntervalMs: 50 })
+  const off = await build(t, { databaseUrl: join(t.testdir(), 'off.db'), sqliteCheckpointIntervalMs: 0 })
+  await Promise.all([post(every50), post(off)])
+  await until(async () => (await workerCheckpoints(every50)) > 0, 5000)
+  t.pass('the worker checkpointed within its interval')
+  // Past the default interval (500 ms) since the other app started: still none.
+  await new Promise((resolve) => setTimeout(resolve, 700))
+  t.equal(await workerCheckpoints(off), 0, 'with 0 there is no worker')
 })
