@@ -6,7 +6,7 @@ import type { Database } from 'better-sqlite3'
 export interface CheckpointerOptions {
   /** How often the worker checkpoints (ms). */
   intervalMs?: number
-  /** Once the WAL holds this many frames, the log is restarted from its start. */
+  /** Once the WAL holds this many frames, the log is restarted from its start (the store's default: its checkpoint size). */
   restartFrames?: number
   /** Each checkpoint: who ran it, how long it took, and the WAL's frames (all, copied). */
   onCheckpoint? (report: CheckpointReport): void
@@ -63,8 +63,8 @@ parentPort.on('message', () => {
  * copies the few frames written since (a small PASSIVE checkpoint of its own), and its next
  * commit starts the log again from the beginning.
  */
-export function startCheckpointer (db: Database, filename: string, opts: CheckpointerOptions = {}): { stop (): Promise<void> } {
-  const restartFrames = opts.restartFrames ?? 4000
+export function startCheckpointer (db: Database, filename: string, opts: CheckpointerOptions & { restartFrames: number }): { stop (): Promise<void> } {
+  const { restartFrames } = opts
   db.pragma(`wal_autocheckpoint = ${restartFrames * 4}`)
   const worker = new Worker(WORKER, {
     eval: true,

@@ -36,6 +36,11 @@ export { SCHEMA_VERSION } from './sqlite-schema'
 // each was a tenth of a connect's cost. Any other write (a message) commits them at once.
 const PROFILE_WAIT_MS = 5
 
+// The WAL is checkpointed and restarted every this many pages (16 MB) rather than SQLite's
+// 1000: a busy room rewrites its newest page in every commit, and a checkpoint copies only
+// its last version, so rarer checkpoints copy and fsync less per message.
+const CHECKPOINT_PAGES = 4000
+
 export function createSqliteStore (opts: SqliteStoreOptions): Store {
   if (opts.filename !== ':memory:') mkdirSync(dirname(opts.filename), { recursive: true })
   const db = new Database(opts.filename)
@@ -43,18 +48,15 @@ export function createSqliteStore (opts: SqliteStoreOptions): Store {
   // NORMAL in WAL mode survives a process crash (kill -9); FULL also survives power loss.
   db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
   db.pragma('busy_timeout = 5000')
-  // The WAL is checkpointed and restarted every 4000 pages (16 MB) rather than 1000: a busy
-  // room rewrites its newest page in every commit, and a checkpoint copies only its last
-  // version, so rarer checkpoints copy and fsync less per message. For a file a worker
-  // thread does the copying (sqlite-checkpointer.ts: 4000 pages are ~20-30 ms of the thread
-  // that copies them); otherwise the commits do. The WAL file is cut back to 32 MB after a
-  // checkpoint if a long reader made it grow past that.
+  // For a file a worker thread does the copying (sqlite-checkpointer.ts: 4000 pages are
+  // ~20-30 ms of the thread that copies them); otherwise the commits do. The WAL file is
+  // cut back to 32 MB after a checkpoint if a long reader made it grow past that.
   db.pragma('journal_size_limit = 33554432')
   migrate(db)
   const checkpointer = opts.filename === ':memory:' || opts.checkpoint === false
     ? undefined
-    : startCheckpointer(db, opts.filename, { restartFrames: 4000, ...opts.checkpoint })
-  if (checkpointer === undefined) db.pragma('wal_autocheckpoint = 4000')
+    : startCheckpointer(db, opts.filename, { restartFrames: CHECKPOINT_PAGES, ...opts.checkpoint })
+  if (checkpointer === undefined) db.pragma(`wal_autocheckpoint = ${CHECKPOINT_PAGES}`)
 
   const selectMaxSeq = db.prepare<[string], { seq: number }>('SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1')
   const insertMessage = db.prepare<[string, number, string, string, string, string, string | null, string, string | null, string]>(
