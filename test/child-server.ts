@@ -8,6 +8,11 @@ type Test = { teardown (fn: () => unknown): void, comment (...args: unknown[]): 
 const ROOT = join(__dirname, '..')
 export const SERVER_JS = join(ROOT, 'dist', 'src', 'server.js')
 
+/** Busy loops on every core, for at most `ms`, in processes of their own. */
+export function hog (ms: number): ChildProcess[] {
+  return [0, 1].map(() => spawn(process.execPath, ['-e', `const end = Date.now() + ${ms}; while (Date.now() < end) {}`], { stdio: 'ignore' }))
+}
+
 /** A loopback port nobody listens on right now (the child binds it a moment later). */
 export async function freePort (): Promise<number> {
   const server = createServer()

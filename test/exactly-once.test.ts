@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import pg from 'pg'
 import WebSocket from 'ws'
 import { until } from './helper'
-import { freePort, startServer, type ChildServer } from './child-server'
+import { freePort, hog, startServer, type ChildServer } from './child-server'
 
 // The delivery guarantee on PostgreSQL + Redis with several instances, under pressure:
 // a writer at 250 messages/s, a reader that drops and resumes with since= on
@@ -30,11 +30,6 @@ if (!databaseUrl || !redisUrl) {
   t.test('exactly once under pressure', { skip: 'redis-server is not installed here (the suite restarts its own)' }, async () => {})
 } else {
   pressure(databaseUrl)
-}
-
-/** Busy loops on every core, for at most `ms`, in processes of their own. */
-function hog (ms: number): ChildProcess[] {
-  return [0, 1].map(() => spawn(process.execPath, ['-e', `const end = Date.now() + ${ms}; while (Date.now() < end) {}`], { stdio: 'ignore' }))
 }
 
 async function startRedis (port: number): Promise<ChildProcess> {
