@@ -15,6 +15,7 @@
 // the Redis rows. Parley's tables go to a bench-only schema (parley_bench) and the
 // floor's to its own (parley_bench_floor), both dropped at the start and the end.
 
+const path = require('node:path')
 const pg = require('pg')
 const Redis = require('ioredis')
 const lib = require('./lib')
@@ -64,6 +65,47 @@ async function settleDatabase (url, names) {
     return { checkpointMs: performance.now() - t0 }
   } catch (err) {
     return { checkpointError: err.message }
+  }
+}
+
+/**
+ * The most the POST row can show in this sitting. With n connections on one room, the
+ * requests form two groups that alternate: a room has one statement in flight (its seq
+ * order is its commit order), and the requests answered by one batch come back while the
+ * next is in flight. So Parley does about n / (2 × t) at most, t being one statement of n/2
+ * messages. t is timed here alone, on an idle connection, with Parley's own statement
+ * (round trip, execution and commit flush): the ratio's ceiling, before any of Parley's
+ * own work and with none of the machine's other load.
+ */
+async function batchCeiling (url, schema, connections, { runs = 1000, warmup = 100 } = {}) {
+  const store = path.join(lib.ROOT, 'dist', 'src', 'store')
+  const { APPEND_BATCH } = require(path.join(store, 'postgres-append-sql.js'))
+  const { uuidv7 } = require(path.join(store, 'ids.js'))
+  const size = Math.max(1, Math.round(connections / 2))
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, options: `-c search_path=${schema} -c plan_cache_mode=force_generic_plan` })
+  client.on('error', () => {})
+  const column = (value) => Array(size).fill(value)
+  const append = () => client.query({
+    name: 'ceiling',
+    text: APPEND_BATCH,
+    values: [column('bench-ceiling'), Array.from({ length: size }, uuidv7), column('poster'), column('Poster'),
+      column('hello from the ceiling probe: a typical short chat message'), column(null), column(null), new Date().toISOString(), 'Anonymous']
+  })
+  try {
+    await client.connect()
+    for (let i = 0; i < warmup; i++) await append()
+    const ms = []
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now()
+      await append()
+      ms.push(performance.now() - t0)
+    }
+    ms.sort((a, b) => a - b)
+    const at = (q) => ms[Math.floor(q * (ms.length - 1))]
+    const statementMs = at(0.5)
+    return { batch: size, runs, statementMs, p10Ms: at(0.1), p90Ms: at(0.9), reqPerSec: connections / (2 * statementMs / 1000) }
+  } finally {
+    await client.end().catch(() => {})
   }
 }
 
@@ -174,6 +216,12 @@ async function pgRun (ctx) {
       { kind: 'floor', start: () => ctx.startBenchServer('floor-pg', 'bench/floor-pg.js', { DATABASE_URL: cfg.url, DATABASE_SCHEMA: cfg.floorSchema, PG_POOL_SIZE: String(cfg.rest.connections) }) }
     ]
     out.rest = await ctx.restCompare(restServers, cfg.rest, { label: 'PostgreSQL REST', quietMs: cfg.quietMs, services: ['postgres'] })
+    // Informative: a probe that fails is said, and the phase goes on.
+    out.ceiling = await batchCeiling(cfg.url, cfg.schema, cfg.rest.connections).catch((err) => ({ error: err.message }))
+    const floorPost = out.rest.floor.post && out.rest.floor.post.reqPerSec
+    if (out.ceiling.error) log(`  ceiling       not measured: ${out.ceiling.error}`)
+    else log(`  ceiling       POST ≲ ${cfg.rest.connections} / (2 × ${fmt(out.ceiling.statementMs, 3)} ms) = ${fmt(out.ceiling.reqPerSec, 0)} req/s, ${fmt(ratio(out.ceiling.reqPerSec, floorPost), 2)}× the floor ` +
+      `(one ${out.ceiling.batch}-message statement alone, median of ${out.ceiling.runs}; 10 %: ${fmt(out.ceiling.p10Ms, 3)}, 90 %: ${fmt(out.ceiling.p90Ms, 3)} ms)`)
     // A quiet room: one poster, so every batch is one message. What the database spends
     // on a message that has no company (its statement, its plan, its commit).
     log(`\n  -- a quiet room on PostgreSQL: one connection POSTing, ${cfg.quiet.durationS} s each ${at()}`)
@@ -320,6 +368,10 @@ function pgReport (pgOut, { targets: t, fanout: fanCfg, pg: cfg }, sqliteRest) {
         ['POST message (req/s)', fmt(p.post.reqPerSec, 0), fmt(f.post.reqPerSec, 0), fmt(postRatio, 3), `≥ ${t.pgRestPostRatio}×, no 5xx`,
           verdict(postRatio >= t.pgRestPostRatio && p.post.status5xx === 0)],
         ['  POST Parley/Floor in each round (rounds alternate which goes first)', '', '', roundRatios(p.post, f.post), '(informative)', ''],
+        ...(pgOut.ceiling && !pgOut.ceiling.error
+          ? [[`  POST ceiling: ${cfg.rest.connections} / (2 × one ${pgOut.ceiling.batch}-message statement alone, ${fmt(pgOut.ceiling.statementMs, 3)} ms) (req/s)`,
+              fmt(pgOut.ceiling.reqPerSec, 0), '', fmt(ratio(pgOut.ceiling.reqPerSec, f.post.reqPerSec), 3), '(informative)', '']]
+          : []),
         ['  POST 5xx / other non-2xx / errors', codes(p.post), codes(f.post), '', '', ''],
         ['  POST latency mean / p99 worst round (ms)', `${p.post.latencyMean} / ${p.post.latencyP99}`, `${f.post.latencyMean} / ${f.post.latencyP99}`, '', '', ''],
         ['GET newest page of 100 (req/s)', fmt(p.get.reqPerSec, 0), fmt(f.get.reqPerSec, 0), fmt(getRatio, 3), `≥ ${t.pgRestGetRatio}×, no 5xx`,

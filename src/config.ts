@@ -1,6 +1,7 @@
 // The environment, parsed once at boot: every variable declared once, with its default and meaning.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import envSchema from 'env-schema'
+import { CHECKPOINT_INTERVAL_MS, CHECKPOINT_PAGES } from './store/sqlite-checkpointer'
 import { ConfigError, oneOf, parseBoolean, parseDatabaseUrl, parseOrigins, parsePattern, parsePublicUrl, parseRedisUrl, parseSchemaName, parseSecret, parseTrustProxy } from './config-values'
 
 export { ConfigError, isPostgresUrl } from './config-values'
@@ -43,7 +44,7 @@ export const VARIABLES = {
   pgPoolSize: env('PG_POOL_SIZE', int(1, 1000, 10, 'PostgreSQL only: connections per instance. Half of them (at least 1) write messages, the rest (at least 1) serve everything else.')),
   sqliteSynchronous: env('SQLITE_SYNCHRONOUS', Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal', description: '`normal` survives a process crash (kill -9); `full` also survives power loss, at a cost per commit.' })),
   sqliteCommitIntervalMs: env('SQLITE_COMMIT_INTERVAL_MS', int(0, 1000, 0, 'Group commit: at most one SQLite commit per this many ms (0: one per event-loop turn).')),
-  sqliteCheckpointIntervalMs: env('SQLITE_CHECKPOINT_INTERVAL_MS', int(0, 60_000, 500, 'A worker thread checkpoints the SQLite WAL this often, off the event loop (0: the commits checkpoint, every 4000 pages).')),
+  sqliteCheckpointIntervalMs: env('SQLITE_CHECKPOINT_INTERVAL_MS', int(0, 60_000, CHECKPOINT_INTERVAL_MS, `A worker thread checkpoints the SQLite WAL this often, off the event loop (0: the commits checkpoint, every ${CHECKPOINT_PAGES} pages).`)),
   redisUrl: env('REDIS_URL', text('', '`redis://…` or `rediss://…`: fan-out and presence through Redis, so several instances serve one room (Railway\'s Redis plugin sets it). Unset: one instance.'), parseRedisUrl),
   redisPrefix: env('REDIS_PREFIX', Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$', default: 'parley', description: 'Namespace of Parley\'s Redis channels and keys; deployments sharing one Redis need different ones.' })),
   presenceTtlMs: env('PRESENCE_TTL_MS', int(300, 600_000, 15_000, 'With Redis: the users of an instance that stopped refreshing their presence (it died) expire after this.')),

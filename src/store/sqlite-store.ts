@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { messageId, seqInMessageId } from './ids'
-import { startCheckpointer, type CheckpointerOptions } from './sqlite-checkpointer'
+import { CHECKPOINT_PAGES, startCheckpointer, type CheckpointerOptions } from './sqlite-checkpointer'
 import { createGroupCommit } from './sqlite-commit'
 import { migrate } from './sqlite-schema'
 import type { Message } from '../schemas/http'
@@ -37,10 +37,6 @@ export { SCHEMA_VERSION } from './sqlite-schema'
 const PROFILE_WAIT_MS = 5
 
 // The WAL is checkpointed and restarted every this many pages (16 MB) rather than SQLite's
-// 1000: a busy room rewrites its newest page in every commit, and a checkpoint copies only
-// its last version, so rarer checkpoints copy and fsync less per message.
-const CHECKPOINT_PAGES = 4000
-
 export function createSqliteStore (opts: SqliteStoreOptions): Store {
   if (opts.filename !== ':memory:') mkdirSync(dirname(opts.filename), { recursive: true })
   const db = new Database(opts.filename)
