@@ -13,10 +13,10 @@ const CONNECT_WAIT_MS = 5000
 export default fp(async function brokerPlugin (fastify) {
   const { redisUrl, redisPrefix } = fastify.config
   let broker: Broker = createInProcessBroker()
-  if (redisUrl !== null) {
+  if (redisUrl !== null && fastify.redis !== null) {
     // Loaded only when it is used: a start without Redis stays short.
     const { createRedisBroker } = await import('../src/fanout/redis-broker')
-    const redis = createRedisBroker({ url: redisUrl, prefix: redisPrefix, log: fastify.log })
+    const redis = createRedisBroker({ url: redisUrl, commands: fastify.redis, prefix: redisPrefix, log: fastify.log })
     // Start serving without Redis if it is not there (readiness says so), but give it a
     // moment first: a publish before the connection would reach this instance only.
     if (!await redis.ready(CONNECT_WAIT_MS)) fastify.log.warn('redis is not reachable yet; starting degraded (see /health)')
@@ -24,4 +24,4 @@ export default fp(async function brokerPlugin (fastify) {
   }
   fastify.decorate('broker', broker)
   fastify.addHook('onClose', async () => broker.close())
-}, { name: 'broker', dependencies: ['config'] })
+}, { name: 'broker', dependencies: ['config', 'redis'] })

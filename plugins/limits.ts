@@ -7,23 +7,22 @@ declare module 'fastify' {
   interface FastifyInstance {
     limits: {
       buckets: BucketFactory
-      /** With REDIS_URL: the shared limits' connection (REST requests count there too). */
+      /** With REDIS_URL: the shared limits (REST requests count there too). */
       shared: RedisLimits | null
     }
   }
 }
 
 export default fp(async function limitsPlugin (fastify) {
-  const { redisUrl, redisPrefix } = fastify.config
-  if (redisUrl === null) {
+  const { redis, config } = fastify
+  if (redis === null) {
     fastify.decorate('limits', { buckets: localBuckets, shared: null })
     return
   }
   // Loaded only when it is used: a start without Redis stays short.
   const { createRedisLimits } = await import('../src/access/redis-limits')
-  const shared = createRedisLimits({ url: redisUrl, prefix: redisPrefix, log: fastify.log })
   // Not waited for: the broker's plugin gives Redis a moment before the server listens,
-  // and until this connection is up a limit is counted here.
+  // and until the connection is up a limit is counted here.
+  const shared = createRedisLimits({ redis, prefix: config.redisPrefix, log: fastify.log })
   fastify.decorate('limits', { buckets: shared.buckets, shared })
-  fastify.addHook('onClose', async () => shared.close())
-}, { name: 'limits', dependencies: ['config'] })
+}, { name: 'limits', dependencies: ['config', 'redis'] })

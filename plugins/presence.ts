@@ -11,12 +11,12 @@ declare module 'fastify' {
 }
 
 export default fp(async function presencePlugin (fastify) {
-  const { config, broker, store, log } = fastify
+  const { config, broker, store, log, redis } = fastify
   // Redis's client is loaded only when it is used: a SQLite-only start stays short.
-  const presence: PresenceTracker = config.redisUrl === null
+  const presence: PresenceTracker = redis === null
     ? createLocalPresence()
     : (await import('../src/fanout/redis-presence')).createRedisPresence({
-      url: config.redisUrl,
+      redis,
       prefix: config.redisPrefix,
       instanceId: randomUUID(),
       ttlMs: config.presenceTtlMs,
@@ -30,4 +30,4 @@ export default fp(async function presencePlugin (fastify) {
     })
   fastify.decorate('presence', presence)
   fastify.addHook('onClose', async () => presence.close())
-}, { name: 'presence', dependencies: ['config', 'broker', 'store'] })
+}, { name: 'presence', dependencies: ['config', 'redis', 'broker', 'store'] })

@@ -6,6 +6,7 @@ import type { Config } from './config'
 import { redactUrl } from './access/auth'
 import { trustProxyOption } from './access/client-address'
 import configPlugin from '../plugins/config'
+import redisPlugin from '../plugins/redis'
 import errorsPlugin, { errorBody } from '../plugins/errors'
 import corsPlugin from '../plugins/cors'
 import websocketPlugin from '../plugins/websocket'
@@ -35,6 +36,7 @@ import demoRoutes from '../routes/demo'
 /** The whole server as one plugin, registered in this order. */
 export const parley = fp<{ config: Config }>(async function parley (fastify, { config }) {
   await fastify.register(configPlugin, { config })
+  await fastify.register(redisPlugin)
   await fastify.register(errorsPlugin)
   await fastify.register(corsPlugin)
   await fastify.register(limitsPlugin)

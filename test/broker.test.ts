@@ -3,11 +3,20 @@ import { randomUUID } from 'node:crypto'
 import net from 'node:net'
 import Redis from 'ioredis'
 import { createInProcessBroker, type Envelope } from '../src/fanout/broker'
-import { createRedisBroker } from '../src/fanout/redis-broker'
+import { createRedisBroker, type RedisBrokerOptions } from '../src/fanout/redis-broker'
+import { closeRedis, createRedisCommands } from '../src/redis'
 import { brokerContract } from './broker-contract'
 import { until } from './helper'
 
 const quiet = { warn () {}, info () {} }
+
+/** A Redis broker as an instance has it: its subscriber, and the instance's command connection (closed with it here). */
+function redisBroker (opts: Omit<RedisBrokerOptions, 'commands' | 'log'> & { log?: RedisBrokerOptions['log'] }) {
+  const commands = createRedisCommands(opts.url, opts.prefix)
+  const broker = createRedisBroker({ log: quiet, ...opts, commands })
+  const close = broker.close.bind(broker)
+  return Object.assign(broker, { close: async () => { await close(); await closeRedis(commands) } })
+}
 
 brokerContract(t, 'in-process', async () => createInProcessBroker())
 
@@ -16,13 +25,13 @@ if (!redisUrl) {
   t.comment('TEST_REDIS_URL is not set: skipping the Redis broker suite')
 } else {
   // A fresh prefix per broker: tests never hear each other's rooms.
-  brokerContract(t, 'redis', async () => createRedisBroker({ url: redisUrl, prefix: `test-${randomUUID()}`, log: quiet }))
+  brokerContract(t, 'redis', async () => redisBroker({ url: redisUrl, prefix: `test-${randomUUID()}` }))
 
   /** Two brokers on one prefix (instances A and B): what B hears of the envelopes A publishes. */
   async function acrossInstances (t: { teardown (fn: () => unknown): void }, envelopes: Envelope[], url = redisUrl as string): Promise<Envelope[]> {
     const prefix = `test-${randomUUID()}`
-    const a = createRedisBroker({ url, prefix, log: quiet })
-    const b = createRedisBroker({ url, prefix, log: quiet })
+    const a = redisBroker({ url, prefix })
+    const b = redisBroker({ url, prefix })
     t.teardown(() => Promise.all([a.close(), b.close()]))
     const got: Envelope[] = []
     await b.subscribe('room', (envelope) => got.push(envelope))
@@ -52,8 +61,8 @@ if (!redisUrl) {
 
   t.test('the publisher delivers its own publish at once, and once: its echo from Redis is dropped', async (t) => {
     const prefix = `test-${randomUUID()}`
-    const a = createRedisBroker({ url: redisUrl, prefix, log: quiet })
-    const b = createRedisBroker({ url: redisUrl, prefix, log: quiet })
+    const a = redisBroker({ url: redisUrl, prefix })
+    const b = redisBroker({ url: redisUrl, prefix })
     t.teardown(() => Promise.all([a.close(), b.close()]))
     const onA: string[] = []
     const onB: string[] = []
@@ -83,7 +92,7 @@ if (!redisUrl) {
       return { seq: Number(text.slice(0, a)), except: b > from ? text.slice(from, b) : undefined, data: text.slice(b + 1) }
     }
     const prefix = `test-${randomUUID()}`
-    const broker = createRedisBroker({ url: redisUrl, prefix, log: quiet })
+    const broker = redisBroker({ url: redisUrl, prefix })
     const raw = new Redis(redisUrl)
     t.teardown(async () => { await broker.close(); raw.disconnect() })
     const texts: string[] = []
@@ -112,7 +121,7 @@ if (!redisUrl) {
       for (const socket of [client, upstream]) socket.on('error', () => {}).on('close', () => { client.destroy(); upstream.destroy() })
     })
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
-    const broker = createRedisBroker({ url: `redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, prefix: `test-${randomUUID()}`, log: quiet })
+    const broker = redisBroker({ url: `redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, prefix: `test-${randomUUID()}` })
     t.teardown(async () => {
       for (const socket of sockets) socket.destroy()
       await new Promise((resolve) => proxy.close(resolve))
@@ -131,7 +140,7 @@ if (!redisUrl) {
   })
 
   t.test('a redis broker that cannot reach Redis fails its ping and still delivers locally', async (t) => {
-    const broker = createRedisBroker({ url: 'redis://127.0.0.1:1', prefix: `test-${randomUUID()}`, log: quiet })
+    const broker = redisBroker({ url: 'redis://127.0.0.1:1', prefix: `test-${randomUUID()}` })
     t.teardown(() => broker.close())
     const got: string[] = []
     // subscribe waits for a connection that will not come: do not await it.
@@ -143,7 +152,7 @@ if (!redisUrl) {
 
   t.test('with Redis away, the lost connection is logged, not every publish', async (t) => {
     const warnings: string[] = []
-    const broker = createRedisBroker({ url: 'redis://127.0.0.1:1', prefix: `test-${randomUUID()}`, log: { warn: (_obj, msg) => warnings.push(msg), info () {} } })
+    const broker = redisBroker({ url: 'redis://127.0.0.1:1', prefix: `test-${randomUUID()}`, log: { warn: (_obj, msg) => warnings.push(msg), info () {} } })
     t.teardown(() => broker.close())
     await t.rejects(broker.ping())
     for (let i = 0; i < 20; i++) await broker.publish('room', { data: `message ${i}` })

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { spawn, spawnSync } from 'node:child_process'
+import Redis from 'ioredis'
 import pg from 'pg'
 import { connect, listen, until } from './helper'
 import { freePort, startServer } from './child-server'
@@ -136,6 +137,19 @@ function scaleOut (databaseUrl: string, redisUrl: string): void {
     const after = Date.now() - killedAt
     t.match(left, { user_id: 'dave', username: 'Dave' })
     t.ok(after < ttl * 3, `dave left B's presence ${after} ms after A died (TTL ${ttl} ms)`)
+  })
+
+  t.test('an instance holds two Redis connections: its commands and its subscriber', async (t) => {
+    const shared = cluster()
+    await listen(t, shared)
+    await listen(t, shared)
+    const raw = new Redis(redisUrl)
+    t.teardown(() => raw.disconnect())
+    const names = async () => (await raw.client('LIST') as string).split('\n')
+      .map((line) => /(?:^| )name=(\S*)/.exec(line)?.[1] ?? '').filter((name) => name.startsWith(`${shared.redisPrefix}:`)).sort()
+    await until(async () => (await names()).length === 4, 5000).catch(() => {})
+    t.same(await names(), [`${shared.redisPrefix}:commands`, `${shared.redisPrefix}:commands`, `${shared.redisPrefix}:subscriber`, `${shared.redisPrefix}:subscriber`],
+      'two instances: a command connection and a subscriber each')
   })
 
   t.test('readiness reports the store and the broker', async (t) => {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { spawn, spawnSync } from 'node:child_process'
 import { createLocalBuckets } from '../src/access/buckets'
 import { createRedisLimits } from '../src/access/redis-limits'
+import { closeRedis, createRedisCommands } from '../src/redis'
 import { listen, until } from './helper'
 import { freePort } from './child-server'
 
@@ -37,9 +38,9 @@ function sharedLimits (redisUrl: string): void {
 
   t.test('Redis buckets: the same burst and refill as local ones, across connections, from Redis\'s clock', async (t) => {
     const prefix = `test-limits-${randomBytes(6).toString('hex')}`
-    const one = createRedisLimits({ url: redisUrl, prefix, log: quiet })
-    const two = createRedisLimits({ url: redisUrl, prefix, log: quiet })
-    t.teardown(() => Promise.all([one.close(), two.close()]))
+    const one = createRedisLimits({ redis: createRedisCommands(redisUrl), prefix, log: quiet })
+    const two = createRedisLimits({ redis: createRedisCommands(redisUrl), prefix, log: quiet })
+    t.teardown(() => Promise.all([closeRedis(one.redis), closeRedis(two.redis)]))
     await until(() => one.redis.status === 'ready' && two.redis.status === 'ready', 5000)
     t.same([one.redis.status, two.redis.status], ['ready', 'ready'])
     const a = one.buckets('family', { burst: 3, windowMs: 150 })

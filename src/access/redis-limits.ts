@@ -1,5 +1,5 @@
 // Limits that every instance of a deployment shares through Redis (loaded only when REDIS_URL is set).
-import Redis from 'ioredis'
+import type Redis from 'ioredis'
 import { createLocalBuckets, refillRate, type BucketFactory, type Buckets } from './buckets'
 
 /**
@@ -31,22 +31,21 @@ interface BucketRedis {
 }
 
 export interface RedisLimitsOptions {
-  url: string
+  /** The instance's command connection (src/redis.ts): no offline queue, auto-pipelined. */
+  redis: Redis
   /** Keys are `${prefix}:limit:<family>:<key>`. */
   prefix: string
   log: { warn (obj: object, msg: string): void, info (obj: object, msg: string): void }
 }
 
 /**
- * The Redis connection of the deployment's shared limits. While Redis is away every
- * limit falls back to this instance's own buckets (as strict per instance, looser
- * across instances), said once in the log; nothing waits for Redis and nothing fails.
+ * The deployment's shared limits. While Redis is away every limit falls back to this
+ * instance's own buckets (as strict per instance, looser across instances), said once
+ * in the log; nothing waits for Redis (the connection has no offline queue: a limit
+ * asked meanwhile is answered at once, locally) and nothing fails.
  */
 export function createRedisLimits (opts: RedisLimitsOptions) {
-  // No offline queue: a limit asked while Redis is away is answered at once, locally.
-  // Auto-pipelining: the limits asked in one turn of the event loop go in one write.
-  const redis = new Redis(opts.url, { retryStrategy: (n) => Math.min(n * 200, 2000), enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true })
-  redis.on('error', () => {})
+  const { redis } = opts
   redis.defineCommand('parleyBucket', { numberOfKeys: 1, lua: BUCKET })
   const commands = redis as unknown as BucketRedis
   let away = false
@@ -92,9 +91,6 @@ export function createRedisLimits (opts: RedisLimitsOptions) {
     /** Whether limits are counted here because Redis could not answer (the log's state). */
     get away (): boolean {
       return away
-    },
-    async close (): Promise<void> {
-      await redis.quit().catch(() => redis.disconnect())
     }
   }
 }

@@ -1,10 +1,14 @@
 // The Redis broker: pub/sub between instances, local fan-out through the in-process broker.
 import { randomUUID } from 'node:crypto'
 import Redis from 'ioredis'
+import { closeRedis, reconnectDelay, whenReady } from '../redis'
 import { createInProcessBroker, type Broker, type Envelope } from './broker'
 
 export interface RedisBrokerOptions {
+  /** The subscriber's: it is the broker's own connection. */
   url: string
+  /** The instance's command connection (src/redis.ts), which publishes: no offline queue, a publish while Redis is away fails at once. */
+  commands: Redis
   /** Channel names are `${prefix}:room:${roomId}`; several deployments can share one Redis. */
   prefix?: string
   log: { warn (obj: object, msg: string): void, info (obj: object, msg: string): void }
@@ -61,10 +65,8 @@ const MAX_UNSENT = 10_000
  */
 export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonly status: string, ready (ms: number): Promise<boolean> } {
   const prefix = `${opts.prefix ?? 'parley'}:room:`
-  const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2000)
-  // No offline queue: a publish while Redis is away must fail fast, not pile up.
-  const pub = new Redis(opts.url, { retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true })
-  const sub = new Redis(opts.url, { retryStrategy, lazyConnect: true })
+  const pub = opts.commands
+  const sub = new Redis(opts.url, { connectionName: `${opts.prefix ?? 'parley'}:subscriber`, retryStrategy: reconnectDelay, lazyConnect: true })
   // This instance's listeners: the in-process broker, fed by the Redis channels.
   const local = createInProcessBroker()
   // This instance on the wire: what it published comes back from Redis, and is dropped.
@@ -73,7 +75,7 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
   let behind = false
   let down = false
 
-  for (const [name, client] of [['publisher', pub], ['subscriber', sub]] as const) {
+  for (const [name, client] of [['commands', pub], ['subscriber', sub]] as const) {
     client.on('error', (err) => {
       if (!down) opts.log.warn({ err: err.message, connection: name }, 'redis connection lost; retrying')
       down = true
@@ -90,7 +92,7 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
     if (envelope !== undefined) void local.publish(channel.slice(prefix.length), envelope)
   })
 
-  const connected = Promise.all([pub.connect(), sub.connect()])
+  const connected = Promise.all([whenReady(pub), sub.connect()])
   // A first connection that fails is retried by ioredis; ping reports it meanwhile.
   connected.catch(() => {})
 
@@ -105,7 +107,7 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
       return result
     },
     get status () {
-      return pub.status === 'ready' && sub.status === 'ready' ? 'ready' : `publisher ${pub.status}, subscriber ${sub.status}`
+      return pub.status === 'ready' && sub.status === 'ready' ? 'ready' : `commands ${pub.status}, subscriber ${sub.status}`
     },
     async publish (roomId, envelope) {
       // Here first: this instance's sockets do not wait for the round trip through Redis.
@@ -144,8 +146,8 @@ export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonl
     },
     async close () {
       await local.close()
-      // quit() flushes what is pending on a live connection; a dead one is just dropped.
-      await Promise.allSettled([pub, sub].map((client) => client.status === 'ready' ? client.quit() : client.disconnect()))
+      // The command connection is the instance's, closed after its other users.
+      await closeRedis(sub)
     }
   }
 }

@@ -1,9 +1,10 @@
 // Who is online in a room across instances: Redis sorted sets (loaded only when REDIS_URL is set).
-import Redis from 'ioredis'
+import type Redis from 'ioredis'
 import type { PresenceTracker } from './presence-tracker'
 
 export interface RedisPresenceOptions {
-  url: string
+  /** The instance's command connection (src/redis.ts): a command while Redis is away fails at once. */
+  redis: Redis
   prefix?: string
   instanceId: string
   /** An entry not refreshed for this long is expired: the bound on a dead instance's ghosts. */
@@ -21,10 +22,8 @@ export interface RedisPresenceOptions {
  */
 export function createRedisPresence (opts: RedisPresenceOptions): PresenceTracker {
   const prefix = `${opts.prefix ?? 'parley'}:presence:`
-  // Commands wait for a (re)connection for one retry at most, then fail: presence
-  // degrades while Redis is away, nothing piles up.
-  const redis = new Redis(opts.url, { retryStrategy: (n) => Math.min(n * 200, 2000), maxRetriesPerRequest: 1 })
-  redis.on('error', () => {})
+  // Presence degrades while Redis is away (its commands fail at once): nothing piles up.
+  const { redis } = opts
   const local = new Map<string, Set<string>>()
   const member = (userId: string) => `${userId}\n${opts.instanceId}`
   const userOf = (entry: string) => entry.slice(0, entry.lastIndexOf('\n'))
@@ -92,7 +91,6 @@ export function createRedisPresence (opts: RedisPresenceOptions): PresenceTracke
         await batch.exec()
       } catch {}
       local.clear()
-      await (redis.status === 'ready' ? redis.quit() : redis.disconnect())
     }
   }
 }
