@@ -1,6 +1,7 @@
 // GET /docs/websocket.json: the socket protocol from src/schemas/protocol.ts.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { PROTOCOL_URL } from '../src/schemas/openapi'
 import { protocolDocument } from '../src/schemas/protocol'
 import { version } from '../package.json'
 
@@ -21,7 +22,7 @@ const ProtocolDocumentSchema = Type.Object({
 const docs: FastifyPluginAsyncTypebox = async (fastify) => {
   const document = protocolDocument(version)
 
-  fastify.get('/docs/websocket.json', {
+  fastify.get(PROTOCOL_URL, {
     schema: {
       tags: ['operations'],
       summary: 'The WebSocket protocol as JSON Schemas',
