@@ -2,6 +2,7 @@ import t from 'tap'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import { startServer, type ChildServer } from './child-server'
+import { parseMetrics } from './helper'
 
 // Limits raised far above the traffic below, so nothing is refused for rate or size.
 const GENEROUS = {
@@ -111,9 +112,8 @@ async function trafficThenKill (t: tap.Test, server: ChildServer, round: number,
   while (ackedThisRound < ACKS_BEFORE_KILL && Date.now() - started < MAX_ROUND_MS) {
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
-  const metrics = await fetch(`${server.base}/metrics`).then((res) => res.text(), () => '')
-  const checkpoints = (thread: string) =>
-    Number(new RegExp(`^parley_sqlite_checkpoint_seconds_count\\{thread="${thread}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0)
+  const metrics = parseMetrics(await fetch(`${server.base}/metrics`).then((res) => res.text(), () => ''))
+  const checkpoints = (thread: string) => metrics.get(`parley_sqlite_checkpoint_seconds_count{thread="${thread}"}`) ?? 0
   const inFlight = { rest: restInFlight, ws: wsSent - wsAcked }
   server.kill('SIGKILL')
   const exit = await server.exited

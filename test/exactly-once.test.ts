@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import pg from 'pg'
 import WebSocket from 'ws'
-import { until } from './helper'
+import { parseMetrics, until } from './helper'
 import { freePort, hog, startServer, type ChildServer } from './child-server'
 
 // The delivery guarantee on PostgreSQL + Redis with several instances, under pressure:
@@ -196,8 +196,8 @@ function pressure (databaseUrl: string): void {
   }
 
   async function duplicatesDropped (server: ChildServer): Promise<number> {
-    const text = await (await fetch(`${server.base}/metrics`)).text()
-    return Number(/^parley_ws_duplicates_dropped_total (\d+)/m.exec(text)?.[1] ?? NaN)
+    const series = parseMetrics(await (await fetch(`${server.base}/metrics`)).text())
+    return series.get('parley_ws_duplicates_dropped_total') ?? NaN
   }
 
   t.test(`${ROUNDS} rounds: writer on C at 250 msgs/s, reader resuming on A and B, CPUs busy`, async (t) => {
@@ -208,9 +208,9 @@ function pressure (databaseUrl: string): void {
       t.equal(await duplicatesDropped(server!), 0, `instance ${name}: the last hop never had a duplicate to drop`)
     }
     // For the record: how long the writer's commits took with the CPUs busy.
-    const text = await (await fetch(`${servers.c!.base}/metrics`)).text()
-    const bucket = (le: string) => Number(new RegExp(`^parley_store_append_seconds_bucket\\{le="${le}"\\} (\\d+)`, 'm').exec(text)?.[1])
-    const count = Number(/^parley_store_append_seconds_count (\d+)/m.exec(text)?.[1])
+    const series = parseMetrics(await (await fetch(`${servers.c!.base}/metrics`)).text())
+    const bucket = (le: string) => series.get(`parley_store_append_seconds_bucket{le="${le}"}`)
+    const count = series.get('parley_store_append_seconds_count')
     t.comment(`commits on C: ${count}; within 5 ms ${bucket('0.005')}, 25 ms ${bucket('0.025')}, 100 ms ${bucket('0.1')}, 250 ms ${bucket('0.25')}`)
   })
 

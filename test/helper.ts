@@ -95,6 +95,17 @@ export class FrameQueue {
   }
 }
 
+/** `name{labels} value` lines of a Prometheus text exposition, by series. */
+export function parseMetrics (text: string): Map<string, number> {
+  const series = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const at = line.lastIndexOf(' ')
+    series.set(line.slice(0, at), Number(line.slice(at + 1)))
+  }
+  return series
+}
+
 /** Resolves when `condition` holds, polling; rejects after `ms`. For state that settles after a close. */
 export async function until (condition: () => boolean | Promise<boolean>, ms = 2000): Promise<void> {
   const deadline = Date.now() + ms

@@ -1,17 +1,6 @@
 import t from 'tap'
 import { createMetrics, secondsSinceStored } from '../src/ops/metrics'
-import { build, connect, listen, until } from './helper'
-
-/** `name{labels} value` lines of a Prometheus text exposition, by series. */
-function parse (text: string): Map<string, number> {
-  const series = new Map<string, number>()
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const at = line.lastIndexOf(' ')
-    series.set(line.slice(0, at), Number(line.slice(at + 1)))
-  }
-  return series
-}
+import { build, connect, listen, parseMetrics, until } from './helper'
 
 t.test('after a short scenario /metrics counts messages, deliveries, refusals, cuts and sockets', async (t) => {
   const { app, base, wsBase } = await listen(t, { wsMessageRate: 0.001, wsMessageBurst: 2 })
@@ -49,7 +38,7 @@ t.test('after a short scenario /metrics counts messages, deliveries, refusals, c
   t.equal(res.status, 200)
   t.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8')
   const text = await res.text()
-  const m = parse(text)
+  const m = parseMetrics(text)
   t.match(text, /# HELP parley_messages_stored_total .+\n# TYPE parley_messages_stored_total counter/)
 
   t.equal(m.get('parley_messages_stored_total'), 5, 'three REST, two socket messages')
@@ -80,7 +69,7 @@ t.test('each app counts its own traffic; the process metrics are shared', async 
   const one = await build(t)
   const two = await build(t)
   await one.inject({ method: 'POST', url: '/rooms/r/messages', payload: { user_id: 'u', content: 'hi' } })
-  const [a, b] = await Promise.all([one, two].map(async (app) => parse((await app.inject('/metrics')).body)))
+  const [a, b] = await Promise.all([one, two].map(async (app) => parseMetrics((await app.inject('/metrics')).body)))
   t.equal(a.get('parley_messages_stored_total'), 1)
   t.equal(b.get('parley_messages_stored_total'), 0)
   t.ok(a.has('process_resident_memory_bytes') && b.has('process_resident_memory_bytes'))
@@ -89,7 +78,7 @@ t.test('each app counts its own traffic; the process metrics are shared', async 
 t.test('createMetrics can be called many times in one process', async (t) => {
   const metrics = [createMetrics(), createMetrics()]
   metrics[0].frameRefused('invalid_json')
-  const [a, b] = await Promise.all(metrics.map(async (m) => parse(await m.text())))
+  const [a, b] = await Promise.all(metrics.map(async (m) => parseMetrics(await m.text())))
   t.equal(a.get('parley_ws_frames_refused_total{code="invalid_json"}'), 1)
   t.equal(b.get('parley_ws_frames_refused_total{code="invalid_json"}'), 0)
 })

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3'
 import { startCheckpointer, type CheckpointReport } from '../src/store/sqlite-checkpointer'
 import { createSqliteStore } from '../src/store/sqlite-store'
 import type { Store } from '../src/store/store'
-import { build, until } from './helper'
+import { build, parseMetrics, until } from './helper'
 
 const PAGE = 4096
 /** Frames the WAL file has held at most (it is reused from its start, not shrunk, after a restart). */
@@ -89,8 +89,8 @@ t.test('a worker that cannot start hands the checkpoints back to the commits and
 
 t.test('SQLITE_CHECKPOINT_INTERVAL_MS: /metrics shows the worker\'s checkpoints, and 0 leaves them to the commits', async (t) => {
   const workerCheckpoints = async (app: Awaited<ReturnType<typeof build>>) => {
-    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
-    return Number(/^parley_sqlite_checkpoint_seconds_count\{thread="worker"\} (\d+)$/m.exec(text)?.[1] ?? 0)
+    const series = parseMetrics((await app.inject({ method: 'GET', url: '/metrics' })).body)
+    return series.get('parley_sqlite_checkpoint_seconds_count{thread="worker"}') ?? 0
   }
   const post = async (app: Awaited<ReturnType<typeof build>>) => {
     for (let i = 0; i < 5; i++) {

@@ -36,7 +36,6 @@ export { SCHEMA_VERSION } from './sqlite-schema'
 // each was a tenth of a connect's cost. Any other write (a message) commits them at once.
 const PROFILE_WAIT_MS = 5
 
-// The WAL is checkpointed and restarted every this many pages (16 MB) rather than SQLite's
 export function createSqliteStore (opts: SqliteStoreOptions): Store {
   if (opts.filename !== ':memory:') mkdirSync(dirname(opts.filename), { recursive: true })
   const db = new Database(opts.filename)
