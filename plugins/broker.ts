@@ -11,12 +11,12 @@ declare module 'fastify' {
 const CONNECT_WAIT_MS = 5000
 
 export default fp(async function brokerPlugin (fastify) {
-  const { redisUrl, redisPrefix } = fastify.config
+  const { config: { redisPrefix }, redis: commands } = fastify
   let broker: Broker = createInProcessBroker()
-  if (redisUrl !== null && fastify.redis !== null) {
+  if (commands !== null) {
     // Loaded only when it is used: a start without Redis stays short.
     const { createRedisBroker } = await import('../src/fanout/redis-broker')
-    const redis = createRedisBroker({ url: redisUrl, commands: fastify.redis, prefix: redisPrefix, log: fastify.log })
+    const redis = createRedisBroker({ commands, prefix: redisPrefix, log: fastify.log })
     // Start serving without Redis if it is not there (readiness says so), but give it a
     // moment first: a publish before the connection would reach this instance only.
     if (!await redis.ready(CONNECT_WAIT_MS)) fastify.log.warn('redis is not reachable yet; starting degraded (see /health)')

@@ -2,7 +2,7 @@
 import Redis from 'ioredis'
 
 /** Reconnection delays: 200 ms more per attempt, at most 2 s, for as long as it takes. */
-export const reconnectDelay = (attempt: number) => Math.min(attempt * 200, 2000)
+const reconnectDelay = (attempt: number) => Math.min(attempt * 200, 2000)
 
 /**
  * The one connection an instance sends commands on: shared limits, presence and the

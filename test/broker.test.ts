@@ -11,8 +11,8 @@ import { until } from './helper'
 const quiet = { warn () {}, info () {} }
 
 /** A Redis broker as an instance has it: its subscriber, and the instance's command connection (closed with it here). */
-function redisBroker (opts: Omit<RedisBrokerOptions, 'commands' | 'log'> & { log?: RedisBrokerOptions['log'] }) {
-  const commands = createRedisCommands(opts.url, opts.prefix)
+function redisBroker ({ url, ...opts }: Omit<RedisBrokerOptions, 'commands' | 'log'> & { url: string, log?: RedisBrokerOptions['log'] }) {
+  const commands = createRedisCommands(url, opts.prefix)
   const broker = createRedisBroker({ log: quiet, ...opts, commands })
   const close = broker.close.bind(broker)
   return Object.assign(broker, { close: async () => { await close(); await closeRedis(commands) } })

@@ -1,13 +1,14 @@
 // The Redis broker: pub/sub between instances, local fan-out through the in-process broker.
 import { randomUUID } from 'node:crypto'
-import Redis from 'ioredis'
-import { closeRedis, reconnectDelay, whenReady } from '../redis'
+import type Redis from 'ioredis'
+import { closeRedis, whenReady } from '../redis'
 import { createInProcessBroker, type Broker, type Envelope } from './broker'
 
 export interface RedisBrokerOptions {
-  /** The subscriber's: it is the broker's own connection. */
-  url: string
-  /** The instance's command connection (src/redis.ts), which publishes: no offline queue, a publish while Redis is away fails at once. */
+  /**
+   * The instance's command connection (src/redis.ts), which publishes: no offline queue,
+   * a publish while Redis is away fails at once. The broker's subscriber is a copy of it.
+   */
   commands: Redis
   /** Channel names are `${prefix}:room:${roomId}`; several deployments can share one Redis. */
   prefix?: string
@@ -66,7 +67,15 @@ const MAX_UNSENT = 10_000
 export function createRedisBroker (opts: RedisBrokerOptions): Broker & { readonly status: string, ready (ms: number): Promise<boolean> } {
   const prefix = `${opts.prefix ?? 'parley'}:room:`
   const pub = opts.commands
-  const sub = new Redis(opts.url, { connectionName: `${opts.prefix ?? 'parley'}:subscriber`, retryStrategy: reconnectDelay, lazyConnect: true })
+  // The same server and reconnection; a subscribe made while it (re)connects waits for it
+  // (ioredis re-subscribes after a reconnect), and nothing but subscriptions goes on it.
+  const sub = pub.duplicate({
+    connectionName: `${opts.prefix ?? 'parley'}:subscriber`,
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: 20,
+    enableAutoPipelining: false
+  })
   // This instance's listeners: the in-process broker, fed by the Redis channels.
   const local = createInProcessBroker()
   // This instance on the wire: what it published comes back from Redis, and is dropped.
